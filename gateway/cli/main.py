@@ -1,0 +1,59 @@
+"""The `gateway` command: parse arguments, configure logging, run one sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from gateway.cli import jobs, scripts, serve, triggers
+from gateway.errors import GatewayError
+from gateway.settings import Settings
+
+DEFAULT_WORKSPACE = "demo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every sub-command and its options."""
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="Event-driven trigger gateway: events from brokers, databases, mail and "
+        "HTTP become durable jobs.",
+    )
+    parser.add_argument("--database-url", help="overrides GATEWAY_DATABASE_URL")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(commands)
+    scripts.register(commands)
+    jobs.register(commands)
+    triggers.register(commands)
+    return parser
+
+
+def configure_logging(verbose: bool) -> None:
+    """The library never configures logging; the command does, once."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("aiosqlite", "psycopg.pool", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the process exit code."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    configure_logging(options.verbose)
+    try:
+        settings = Settings.load(database_url=options.database_url)
+        code: int = asyncio.run(options.handler(settings, options))
+        return code
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,124 @@
+"""`Gateway`: owns the store, the executor and the HTTP server of one instance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Generator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from gateway.errors import ConfigError
+from gateway.executor.worker import Executor
+from gateway.http_routes.app import create_app
+from gateway.settings import Settings
+from gateway.store import Store, open_store
+from gateway.store.migrations import migrate, pending_migrations
+
+logger = logging.getLogger(__name__)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the gateway decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Gateway:
+    """One gateway instance. Use `async with Gateway.running(settings) as gw:`."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.instance_name = settings.instance_name
+        self.executor = Executor(store, settings)
+        self.app = create_app(self)
+        self._server: _EmbeddedServer | None = None
+        self._server_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls, settings: Settings, *, serve_http: bool = True, run_executor: bool = True
+    ) -> AsyncIterator[Gateway]:
+        """Open the store, migrate if allowed, start the parts; stop them on exit."""
+        store = await open_database(settings)
+        gateway = cls(settings, store)
+        try:
+            if run_executor:
+                await gateway.executor.start()
+            if serve_http:
+                await gateway._start_http()
+            logger.info(
+                "gateway %s running (%s)",
+                gateway.instance_name,
+                store.dialect,
+                extra={"action": "gateway_start"},
+            )
+            yield gateway
+        finally:
+            await gateway._stop_http()
+            await gateway.executor.stop()
+            await store.close()
+            logger.info("gateway %s stopped", gateway.instance_name, extra={"action": "stop"})
+
+    async def _start_http(self) -> None:
+        config = uvicorn.Config(
+            self.app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = _EmbeddedServer(config)
+        self._server_task = asyncio.create_task(self._serve(), name="http:serve")
+        while not self._server.started:
+            if self._server_task.done():
+                await self._server_task
+                raise ConfigError(
+                    f"cannot serve HTTP on {self.settings.http_host}:{self.settings.http_port}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def _serve(self) -> None:
+        assert self._server is not None
+        try:
+            await self._server.serve()
+        except SystemExit:
+            # uvicorn exits when it cannot bind; the caller turns that into a clear error.
+            return
+
+    async def _stop_http(self) -> None:
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server_task
+            self._server = None
+
+    @property
+    def http_port(self) -> int:
+        """The port actually bound (useful when the setting is 0)."""
+        assert self._server is not None and self._server.servers
+        sockets = self._server.servers[0].sockets
+        return int(sockets[0].getsockname()[1])
+
+
+async def open_database(settings: Settings) -> Store:
+    """Open the store; migrate it when `migrate_on_start`, else refuse a stale schema."""
+    store = await open_store(settings.database_url, pool_size=settings.database_pool_size)
+    try:
+        if settings.migrate_on_start:
+            await migrate(store)
+        elif missing := await pending_migrations(store):
+            raise ConfigError(
+                f"the database lacks {len(missing)} migration(s); run `gateway migrate` first"
+            )
+    except BaseException:
+        await store.close()
+        raise
+    return store

@@ -1,0 +1,116 @@
+"""Every setting of the gateway in one validated object, read once at start-up.
+
+Values come from `GATEWAY_*` environment variables, optionally from a YAML file named by
+`GATEWAY_SETTINGS_FILE`; the environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import ConfigError
+
+ENV_PREFIX = "GATEWAY_"
+
+
+def default_instance_name() -> str:
+    """Hostname plus a short random suffix, unique per process."""
+    return f"{socket.gethostname()}-{secrets.token_hex(3)}"
+
+
+class Settings(BaseModel):
+    """The gateway's configuration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = "sqlite:///gateway.db"
+    database_pool_size: int = Field(default=10, ge=1)
+    migrate_on_start: bool = True
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    public_base_url: str | None = None
+
+    instance_name: str = Field(default_factory=default_instance_name)
+
+    executor_slots: int = Field(default=4, ge=0)
+    job_timeout_s: float = Field(default=900.0, gt=0)
+    job_memory_limit_mb: int | None = Field(default=2048, ge=16)
+    max_result_bytes: int = Field(default=2 * 1024 * 1024, ge=64)
+    max_log_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    log_flush_interval_s: float = Field(default=0.5, gt=0)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    job_claim_batch: int = Field(default=8, ge=1)
+    job_heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    zombie_timeout_s: float = Field(default=30.0, gt=0)
+    max_zombie_requeues: int = Field(default=3, ge=0)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    dedup_retention_days: int = Field(default=7, ge=1)
+
+    lease_claim_interval_s: float = Field(default=15.0, gt=0)
+    lease_ping_interval_s: float = Field(default=5.0, gt=0)
+    lease_stale_after_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError(
+                f"unknown database URL {value!r}: use sqlite:///path.db or postgresql://..."
+            )
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """The URL jobs use to call back into this gateway's API."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the settings file (if any), then the environment, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        file_name = env.get(f"{ENV_PREFIX}SETTINGS_FILE")
+        if file_name:
+            values.update(_read_settings_file(Path(file_name)))
+        known = set(cls.model_fields)
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}SETTINGS_FILE":
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in known:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping of setting names")
+    return {str(k): v for k, v in data.items()}

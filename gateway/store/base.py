@@ -1,0 +1,74 @@
+"""The one seam between the gateway and its database: a `Store` running named queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from gateway.store.notify import Broadcaster
+from gateway.store.values import Row
+
+
+class Transaction(Protocol):
+    """Named queries inside one database transaction."""
+
+    async def execute(self, query: str, **params: Any) -> int:
+        """Run a query, return the number of rows it touched."""
+        ...
+
+    async def fetch_one(self, query: str, **params: Any) -> Row | None:
+        """Run a query, return its first row or None."""
+        ...
+
+    async def fetch_all(self, query: str, **params: Any) -> list[Row]:
+        """Run a query, return every row."""
+        ...
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Publish on `channel` once (and only if) this transaction commits."""
+        ...
+
+    async def run_script(self, sql: str) -> None:
+        """Run a multi-statement SQL script without parameters (migrations)."""
+        ...
+
+
+class Store(Protocol):
+    """A database behind named queries; `dialect` is "sqlite" or "postgresql"."""
+
+    dialect: str
+    notifications: Broadcaster
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Open a transaction; it commits when the block exits normally."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection; idempotent."""
+        ...
+
+
+async def fetch_one(store: Store, query: str, **params: Any) -> Row | None:
+    """Run one read query in its own transaction."""
+    async with store.transaction() as tx:
+        return await tx.fetch_one(query, **params)
+
+
+async def fetch_all(store: Store, query: str, **params: Any) -> list[Row]:
+    """Run one read query in its own transaction, returning every row."""
+    async with store.transaction() as tx:
+        return await tx.fetch_all(query, **params)
+
+
+async def execute(store: Store, query: str, **params: Any) -> int:
+    """Run one write query in its own transaction."""
+    async with store.transaction() as tx:
+        return await tx.execute(query, **params)
+
+
+async def iterate_channel(store: Store, channel: str) -> AsyncIterator[str]:
+    """Yield the payloads published on `channel` from now on."""
+    async with store.notifications.subscribe(channel) as queue:
+        while True:
+            yield await queue.get()

@@ -1,0 +1,158 @@
+"""The PostgreSQL store: a psycopg 3 async pool, and a LISTEN connection for wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import JsonbDumper
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from gateway.errors import DatabaseUnavailable, StoreError
+from gateway.store.notify import CHANNELS, Broadcaster
+from gateway.store.queries import load_queries
+from gateway.store.values import Json, Row
+
+logger = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def to_pyformat(sql: str) -> str:
+    """`:name` placeholders to psycopg's `%(name)s`, leaving `::casts` alone."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class _JsonDumper(JsonbDumper):
+    """Store the project's `Json` wrapper as jsonb."""
+
+    def dump(self, obj: Any) -> Any:
+        return super().dump(obj.value)
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.adapters.register_dumper(dict, JsonbDumper)
+    conn.adapters.register_dumper(Json, _JsonDumper)
+
+
+class PostgresTransaction:
+    """Named queries on one pooled connection inside one transaction."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row], queries: dict[str, str]) -> None:
+        self._conn = conn
+        self._queries = queries
+        self.pending: list[tuple[str, str]] = []
+
+    def _sql(self, query: str) -> str:
+        try:
+            return self._queries[query]
+        except KeyError:
+            raise StoreError(f"no query named {query!r}") from None
+
+    async def execute(self, query: str, **params: Any) -> int:
+        cursor = await self._conn.execute(self._sql(query), params)
+        return cursor.rowcount
+
+    async def fetch_one(self, query: str, **params: Any) -> Row | None:
+        cursor = await self._conn.execute(self._sql(query), params)
+        return await cursor.fetchone()
+
+    async def fetch_all(self, query: str, **params: Any) -> list[Row]:
+        cursor = await self._conn.execute(self._sql(query), params)
+        return await cursor.fetchall()
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        # Collected and sent by the store inside the same transaction, delivered on commit.
+        self.pending.append((channel, payload))
+
+    async def run_script(self, sql: str) -> None:
+        await self._conn.execute(sql.encode())
+
+
+class PostgresStore:
+    """The PostgreSQL store, shared by many gateway instances."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
+        self._url = url
+        self._pool = pool
+        self._queries = {name: to_pyformat(sql) for name, sql in load_queries(self.dialect).items()}
+        self.notifications = Broadcaster()
+        self._listener: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str, pool_size: int = 10) -> PostgresStore:
+        """Connect the pool (failing fast when the server is unreachable) and start listening."""
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            configure=_configure,
+            open=False,
+            name="gateway",
+        )
+        try:
+            await pool.open(wait=True, timeout=10)
+        except (psycopg.Error, PoolTimeout) as exc:
+            await pool.close()
+            raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {exc}") from None
+        store = cls(url, pool)
+        store._listener = asyncio.create_task(store._listen(), name="store:listen")
+        return store
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        async with self._pool.connection() as conn, conn.transaction():
+            tx = PostgresTransaction(conn, self._queries)
+            yield tx
+            for channel, payload in tx.pending:
+                await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    async def _listen(self) -> None:
+        """Forward NOTIFYs to the broadcaster, reconnecting with a capped backoff."""
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                async with conn:
+                    for channel in CHANNELS:
+                        await conn.execute(f"LISTEN {channel}")
+                    delay = 0.5
+                    # A reconnect may have missed wake-ups: tell waiters to look again.
+                    self.notifications.publish(CHANNELS[0], "")
+                    async for note in conn.notifies():
+                        self.notifications.publish(note.channel, note.payload)
+            except psycopg.Error as exc:
+                logger.warning(
+                    "notification connection lost: %s; reconnecting in %.1fs",
+                    exc,
+                    delay,
+                    extra={"action": "listen_reconnect"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._pool.close()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,3 @@
+-- name: ping_database
+-- The cheapest round trip to the database.
+SELECT 1 AS ok;

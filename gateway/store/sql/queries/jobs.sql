@@ -1,0 +1,207 @@
+-- name: insert_job
+-- The immutable part of a job.
+INSERT INTO v2_job (
+    id, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
+    permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
+    flow_step, flow_step_id, trigger, trigger_kind, timeout, priority, preprocessed, args, labels
+) VALUES (
+    :id, :raw_code, :raw_flow, :tag, :workspace_id, :created_by, :permissioned_as,
+    :permissioned_as_email, :kind, :runnable_id, :runnable_path, :parent_job, :root_job,
+    :script_lang, :flow_step, :flow_step_id, :trigger, :trigger_kind, :timeout, :priority,
+    :preprocessed, :args, :labels
+);
+
+-- name: insert_queue_row
+-- Put a job in the queue, due `delay_s` seconds from now (running for flow wrappers).
+INSERT INTO v2_job_queue (id, workspace_id, scheduled_for, running, started_at, tag, priority)
+VALUES (
+    :id, :workspace_id, gw_now_plus(:delay_s), :running,
+    CASE WHEN :running THEN now() END, :tag, :priority
+);
+
+-- name: insert_job_status
+-- The progress record of a flow job.
+INSERT INTO v2_job_status (id, flow_status) VALUES (:id, :flow_status);
+
+-- name: claim_dedup_key
+-- Remember the job an event became; returns nothing when the event was seen before.
+INSERT INTO event_dedup (workspace_id, dedup_key, job_id)
+VALUES (:workspace_id, :dedup_key, :job_id)
+ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+RETURNING job_id;
+
+-- name: get_dedup_job
+-- The job an event seen before became.
+SELECT job_id FROM event_dedup WHERE workspace_id = :workspace_id AND dedup_key = :dedup_key;
+
+-- name: prune_dedup_keys
+-- Forget dedup keys older than the retention window.
+DELETE FROM event_dedup WHERE created_at < gw_now_plus(-:retention_s);
+
+-- name: claim_jobs (postgresql)
+-- Claim due runnable jobs, highest priority first, skipping rows other workers hold.
+UPDATE v2_job_queue q
+SET running = true, started_at = now(), worker = :worker
+FROM (
+    SELECT q2.id FROM v2_job_queue q2 JOIN v2_job j ON j.id = q2.id
+    WHERE NOT q2.running AND q2.scheduled_for <= now() AND q2.canceled_by IS NULL
+      AND j.kind IN ('script', 'preview')
+    ORDER BY q2.priority DESC NULLS LAST, q2.scheduled_for, q2.created_at
+    LIMIT :limit
+    FOR UPDATE OF q2 SKIP LOCKED
+) picked
+WHERE q.id = picked.id
+RETURNING q.id;
+
+-- name: claim_jobs (sqlite)
+-- Claim due runnable jobs, highest priority first (the single writer needs no row locks).
+UPDATE v2_job_queue
+SET running = 1, started_at = now(), worker = :worker
+WHERE id IN (
+    SELECT q.id FROM v2_job_queue q JOIN v2_job j ON j.id = q.id
+    WHERE NOT q.running AND q.scheduled_for <= now() AND q.canceled_by IS NULL
+      AND j.kind IN ('script', 'preview')
+    ORDER BY q.priority DESC, q.scheduled_for, q.created_at
+    LIMIT :limit
+)
+RETURNING id;
+
+-- name: insert_runtime
+-- Start the heartbeat record of a claimed job.
+INSERT INTO v2_job_runtime (id, ping) VALUES (:id, now())
+ON CONFLICT (id) DO UPDATE SET ping = now();
+
+-- name: get_claimed_job
+-- Everything the executor needs to run a claimed job.
+SELECT j.id, j.workspace_id, j.kind, j.runnable_id, j.runnable_path, j.script_lang, j.raw_code,
+       j.args, j.tag, j.timeout, j.preprocessed, j.parent_job, j.root_job, j.flow_step_id,
+       j.trigger, j.trigger_kind, j.created_by, j.permissioned_as, j.permissioned_as_email,
+       q.started_at, q.scheduled_for
+FROM v2_job j JOIN v2_job_queue q ON q.id = j.id
+WHERE j.id = :id;
+
+-- name: ping_running_jobs (postgresql)
+-- Heartbeat of the jobs this worker runs; returns the ones somebody asked to cancel.
+WITH pinged AS (
+    UPDATE v2_job_runtime SET ping = now() WHERE id = ANY(:ids) RETURNING id
+)
+SELECT q.id, q.canceled_by, q.canceled_reason
+FROM v2_job_queue q JOIN pinged p ON p.id = q.id
+WHERE q.canceled_by IS NOT NULL;
+
+-- name: ping_running_jobs (sqlite)
+-- Heartbeat of the jobs this worker runs; returns the ones somebody asked to cancel.
+UPDATE v2_job_runtime SET ping = now()
+WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING id, (SELECT canceled_by FROM v2_job_queue q WHERE q.id = v2_job_runtime.id)
+    AS canceled_by,
+    (SELECT canceled_reason FROM v2_job_queue q WHERE q.id = v2_job_runtime.id)
+    AS canceled_reason;
+
+-- name: requeue_zombie_jobs (postgresql)
+-- Put back in the queue the jobs whose worker stopped pinging.
+UPDATE v2_job_queue q SET running = false, started_at = NULL, worker = NULL
+FROM v2_job_runtime r
+WHERE r.id = q.id AND q.running AND r.ping < gw_now_plus(-:timeout_s)
+RETURNING q.id;
+
+-- name: requeue_zombie_jobs (sqlite)
+-- Put back in the queue the jobs whose worker stopped pinging.
+UPDATE v2_job_queue SET running = 0, started_at = NULL, worker = NULL
+WHERE running AND id IN (
+    SELECT id FROM v2_job_runtime WHERE ping < gw_now_plus(-:timeout_s)
+)
+RETURNING id;
+
+-- name: delete_runtime
+-- Drop the heartbeat record of a job that is no longer running.
+DELETE FROM v2_job_runtime WHERE id = :id;
+
+-- name: count_zombie_requeue
+-- Count one more re-queue of a job whose worker died; returns the new count.
+INSERT INTO zombie_job_counter (job_id, counter) VALUES (:job_id, 1)
+ON CONFLICT (job_id) DO UPDATE SET counter = zombie_job_counter.counter + 1
+RETURNING counter;
+
+-- name: requeue_job
+-- Give a claimed job back to the queue (graceful shutdown without finishing it).
+UPDATE v2_job_queue SET running = false, started_at = NULL, worker = NULL
+WHERE id = :id AND running;
+
+-- name: take_queue_row
+-- Remove a job from the queue as it completes; nothing returned means it completed already.
+DELETE FROM v2_job_queue WHERE id = :id
+RETURNING id, workspace_id, started_at, canceled_by, canceled_reason;
+
+-- name: insert_completed
+-- The final record of a job.
+INSERT INTO v2_job_completed (
+    id, workspace_id, duration_ms, result, canceled_by, canceled_reason, flow_status, started_at,
+    memory_peak, status, completed_at, worker, retries
+) VALUES (
+    :id, :workspace_id, :duration_ms, :result, :canceled_by, :canceled_reason, :flow_status,
+    :started_at, :memory_peak, :status, now(), :worker, :retries
+);
+
+-- name: get_job_status
+-- The flow status of a running flow job.
+SELECT flow_status FROM v2_job_status WHERE id = :id;
+
+-- name: set_job_status
+-- Replace the flow status of a running flow job.
+UPDATE v2_job_status SET flow_status = :flow_status WHERE id = :id;
+
+-- name: get_flow_job
+-- A flow wrapper job with its definition and start time.
+SELECT j.id, j.workspace_id, j.kind, j.raw_flow, j.args, j.runnable_path, j.runnable_id,
+       j.trigger, j.trigger_kind, j.created_by, j.permissioned_as, j.permissioned_as_email,
+       j.tag, j.priority, j.script_lang, j.timeout, j.preprocessed, j.parent_job,
+       q.started_at, s.flow_status
+FROM v2_job j
+JOIN v2_job_queue q ON q.id = j.id
+JOIN v2_job_status s ON s.id = j.id
+WHERE j.id = :id;
+
+-- name: request_cancel
+-- Ask for a queued or running job to be canceled; returns whether it was running.
+UPDATE v2_job_queue SET canceled_by = :canceled_by, canceled_reason = :reason
+WHERE id = :id AND workspace_id = :workspace_id
+RETURNING id, running;
+
+-- name: list_child_jobs_in_queue
+-- The queued or running children of a flow job.
+SELECT q.id, q.running FROM v2_job_queue q JOIN v2_job j ON j.id = q.id
+WHERE j.parent_job = :parent_job;
+
+-- name: append_job_logs
+-- Append a chunk of output to a job's logs.
+INSERT INTO job_logs (job_id, workspace_id, logs) VALUES (:job_id, :workspace_id, :logs)
+ON CONFLICT (job_id) DO UPDATE SET logs = job_logs.logs || excluded.logs;
+
+-- name: insert_alert
+-- Record an alert an operator should see.
+INSERT INTO alerts (alert_type, message, workspace_id, resource, acknowledged)
+VALUES (:alert_type, :message, :workspace_id, :resource, false);
+
+-- name: insert_job_token
+-- A token scoped to one job, for the wmill client inside it.
+INSERT INTO token (token, label, expiration, workspace_id, owner, email, scopes, job)
+VALUES (:token, 'ephemeral-script', gw_now_plus(:ttl_s), :workspace_id, :owner, :email,
+        :scopes, :job);
+
+-- name: delete_job_tokens
+-- Revoke the tokens of a finished job.
+DELETE FROM token WHERE job = :job;
+
+-- name: get_parent_of_job
+-- The flow a job is a step of, if any.
+SELECT parent_job, flow_step_id FROM v2_job WHERE id = :id;
+
+-- name: get_runtime
+-- The heartbeat record of a job being executed.
+SELECT id, ping FROM v2_job_runtime WHERE id = :id;
+
+-- name: list_alerts_of_workspace
+-- The alerts of a workspace, newest first.
+SELECT id, alert_type, message, created_at, acknowledged, workspace_id, resource
+FROM alerts WHERE workspace_id = :workspace_id ORDER BY created_at DESC, id DESC;

@@ -1,0 +1,186 @@
+"""The embedded SQLite store: one process, one writer, WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.errors import ConfigError, DatabaseUnavailable, StoreError
+from gateway.store.notify import Broadcaster
+from gateway.store.queries import load_queries
+from gateway.store.values import Json, Row, utc_now
+
+
+def format_timestamp(moment: datetime) -> str:
+    """One fixed-width text form, so that timestamps compare correctly as strings."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _now_plus(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return format_timestamp(utc_now() + timedelta(seconds=seconds))
+
+
+def _to_json(value: Any) -> str:
+    # UUIDs and timestamps inside lists (ids = ANY(...)) travel as their text.
+    return json.dumps(
+        value, default=lambda v: format_timestamp(v) if isinstance(v, datetime) else str(v)
+    )
+
+
+def _register_types() -> None:
+    # Declared column types in the SQLite schema select these converters.
+    sqlite3.register_adapter(dict, _to_json)
+    sqlite3.register_adapter(list, _to_json)
+    sqlite3.register_adapter(Json, lambda value: _to_json(value.value))
+    sqlite3.register_adapter(uuid.UUID, str)
+    sqlite3.register_adapter(datetime, format_timestamp)
+    sqlite3.register_converter("TIMESTAMPTZ", lambda raw: datetime.fromisoformat(raw.decode()))
+    sqlite3.register_converter("JSONB", json.loads)
+    sqlite3.register_converter("JSONB_ARRAY", json.loads)
+    sqlite3.register_converter("TEXT_ARRAY", json.loads)
+    sqlite3.register_converter(
+        "UUID_ARRAY", lambda raw: [uuid.UUID(item) for item in json.loads(raw)]
+    )
+    sqlite3.register_converter("UUID", lambda raw: uuid.UUID(raw.decode()))
+    sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
+
+
+_register_types()
+
+
+def sqlite_path(url: str) -> str:
+    """The file of `sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite:///:memory:`."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/"):
+        raise ConfigError(f"bad SQLite URL {url!r}: write sqlite:///gateway.db")
+    return rest[1:] or ":memory:"
+
+
+class SqliteTransaction:
+    """Named queries on the single SQLite connection, inside BEGIN IMMEDIATE ... COMMIT."""
+
+    def __init__(self, conn: aiosqlite.Connection, queries: dict[str, str]) -> None:
+        self._conn = conn
+        self._queries = queries
+        self.pending_notifications: list[tuple[str, str]] = []
+
+    def _sql(self, query: str) -> str:
+        try:
+            return self._queries[query]
+        except KeyError:
+            raise StoreError(f"no query named {query!r}") from None
+
+    async def execute(self, query: str, **params: Any) -> int:
+        cursor = await self._conn.execute(self._sql(query), params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def fetch_one(self, query: str, **params: Any) -> Row | None:
+        cursor = await self._conn.execute(self._sql(query), params)
+        row = await cursor.fetchone()
+        # RETURNING statements finish their work only once the cursor is drained.
+        await cursor.fetchall()
+        await cursor.close()
+        return None if row is None else dict(row)
+
+    async def fetch_all(self, query: str, **params: Any) -> list[Row]:
+        cursor = await self._conn.execute(self._sql(query), params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return [dict(row) for row in rows]
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        self.pending_notifications.append((channel, payload))
+
+    async def run_script(self, sql: str) -> None:
+        # executescript() would commit the open transaction: run statement by statement.
+        statement = ""
+        for line in sql.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
+                await self._conn.execute(statement)
+                statement = ""
+        if statement.strip() and not all(
+            part.strip().startswith("--") or not part.strip() for part in statement.splitlines()
+        ):
+            raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
+
+
+class SqliteStore:
+    """The SQLite store; every transaction is serialised on one connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._queries = dict(load_queries(self.dialect))
+        self.notifications = Broadcaster()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str) -> SqliteStore:
+        """Open (creating if needed) the database file named by `sqlite:///path`."""
+        target = sqlite_path(url)
+        if target != ":memory:":
+            parent = Path(target).parent
+            if not parent.exists():
+                raise DatabaseUnavailable(f"cannot open {url}: folder {parent} does not exist")
+        try:
+            conn = await aiosqlite.connect(
+                target, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None
+            )
+            conn.row_factory = sqlite3.Row
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=5000",
+            ):
+                await conn.execute(pragma)
+            functions: dict[str, tuple[int, Callable[..., Any]]] = {
+                "now": (0, lambda: format_timestamp(utc_now())),
+                "gw_now_plus": (1, _now_plus),
+            }
+            for name, (arity, function) in functions.items():
+                await conn.create_function(name, arity, function)
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"cannot open {url}: {exc}") from None
+        return cls(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
+        async with self._lock:
+            tx = SqliteTransaction(self._conn, self._queries)
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            try:
+                await self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._conn.execute("ROLLBACK")
+                raise StoreError(f"commit failed: {exc}") from exc
+        for channel, payload in tx.pending_notifications:
+            self.notifications.publish(channel, payload)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._conn.close()
