@@ -36,6 +36,18 @@ from gateway.executor.sandbox import (
 
 WRAPPER = Path(__file__).with_name("python3_wrapper.py")
 
+LAUNCH_WRAPPER = (
+    "import sys;"
+    "from importlib.machinery import SourceFileLoader;"
+    "path = sys.argv[1];"
+    "code = SourceFileLoader('python3_wrapper', path).get_code('python3_wrapper');"
+    "wrapper = {'__name__': 'python3_wrapper', '__file__': path};"
+    "exec(code, wrapper);"
+    "sys.exit(wrapper['main'](sys.argv[1:]))"
+)
+"""``python -c`` code that runs the wrapper from its cached bytecode (``__pycache__``): a file
+run as a script is compiled again on every start, a cost a fresh job would pay each time."""
+
 RESPONSE_OVERHEAD = 128 * 1024
 """Room in a response line besides the result: an error's message and stack, the header."""
 
@@ -127,6 +139,8 @@ class PythonProcess:
             sys.executable,
             "-I",
             "-u",
+            "-c",
+            LAUNCH_WRAPPER,
             str(WRAPPER),
             str(script_file),
             request.script_path,

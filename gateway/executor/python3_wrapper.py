@@ -1,8 +1,8 @@
 """The program a python3 job runs in: it imports one script, then runs jobs read from a pipe.
 
-Started as a file, ``python -I -u python3_wrapper.py SCRIPT_FILE SCRIPT_PATH MEMORY_MB
-REQUEST_FD RESPONSE_FD MARKER``, never imported by the gateway: it uses the standard library only
-and imports as little as it can, because a fresh job pays for its start-up.
+Started by the gateway with ``SCRIPT_FILE SCRIPT_PATH MEMORY_MB REQUEST_FD RESPONSE_FD MARKER`` as
+arguments (see `gateway.executor.python3`), never imported by it: it uses the standard library
+only and imports as little as it can, because every fresh job pays for its start-up.
 
 One JSON object per line on each pipe:
 
@@ -18,11 +18,13 @@ answered with that error and the wrapper then exits, so that the next job import
 
 from __future__ import annotations
 
-import json
+# `json` imports `re` and `enum`, which would cost a fresh job more than half of a bare
+# interpreter's start-up; its C half, `_json`, reads and writes JSON by itself.
+import _json
 import os
 import sys
 
-# Imported for the type checker only: `typing` costs a few milliseconds on every fresh job.
+# Imported for the type checker only: `typing` too costs milliseconds at start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,6 +56,37 @@ class MainNotFound(LookupError):
 
 
 OWN_ERRORS = (MissingArgument, SerializationError, ResultTooLarge, PreprocessorError, MainNotFound)
+
+
+class JsonOptions:
+    """The decoding options `_json.make_scanner` reads, as `json.JSONDecoder` would give them."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+
+
+scan_json = _json.make_scanner(JsonOptions())  # type: ignore[arg-type]  # duck-typed options
+
+
+def parse_json(text: str) -> Any:
+    """The JSON value at the start of `text`."""
+    return scan_json(text, 0)[0]
+
+
+def not_serialisable(value: Any) -> Any:
+    """The encoder's fallback for values JSON has no form for."""
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any, *, ascii_only: bool = False) -> bytes:
+    """Compact JSON (NaN refused, circular references detected), UTF-8 encoded."""
+    escape = _json.encode_basestring_ascii if ascii_only else _json.encode_basestring
+    encode = _json.make_encoder({}, not_serialisable, escape, None, ":", ",", False, False, False)
+    return "".join(encode(value, 0)).encode()
 
 
 def limit_address_space(megabytes: int) -> None:
@@ -158,9 +191,7 @@ async def awaited(awaitable: Any) -> Any:
 def encode_result(value: Any, limit: int) -> bytes:
     """The result as compact UTF-8 JSON, within `limit` bytes."""
     try:
-        encoded = json.dumps(
-            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode()
+        encoded = to_json(value)
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"the result of main() is not JSON-serialisable: {exc}") from None
     if len(encoded) > limit:
@@ -201,7 +232,7 @@ def run_job(module: Any, request: dict[str, Any]) -> tuple[bool, bytes]:
             raise MainNotFound("the script has no main function")
         return True, encode_result(call_with_args(main, "main", args), request["max_result_bytes"])
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
-        return False, json.dumps(describe_error(exc)).encode()
+        return False, to_json(describe_error(exc), ascii_only=True)
 
 
 def end_job_output(marker: bytes) -> None:
@@ -224,13 +255,13 @@ def serve(
 ) -> int:
     """Answer requests until the request pipe closes."""
     for line in requests:
-        request = json.loads(line)
+        request = parse_json(line.decode())
         os.environ.clear()
         os.environ.update(request["env"])
         if load_error is None:
             ok, result = run_job(module, request)
         else:
-            ok, result = False, json.dumps(describe_error(load_error)).encode()
+            ok, result = False, to_json(describe_error(load_error), ascii_only=True)
         end_job_output(marker)
         memory = peak_rss_kb()
         header = b'{"ok":%s,"memory_peak_kb":%s,"result":' % (

@@ -92,6 +92,12 @@ class PostgresStore:
     @classmethod
     async def open(cls, url: str, pool_size: int = 10) -> PostgresStore:
         """Connect the pool (failing fast when the server is unreachable) and start listening."""
+        try:
+            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {reason}") from None
+        await probe.close()
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
             url,
             min_size=1,

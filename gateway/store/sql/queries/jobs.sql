@@ -205,3 +205,7 @@ SELECT id, ping FROM v2_job_runtime WHERE id = :id;
 -- The alerts of a workspace, newest first.
 SELECT id, alert_type, message, created_at, acknowledged, workspace_id, resource
 FROM alerts WHERE workspace_id = :workspace_id ORDER BY created_at DESC, id DESC;
+
+-- name: get_zombie_count
+-- How often a job was re-queued after its worker died.
+SELECT counter FROM zombie_job_counter WHERE job_id = :job_id;

@@ -1,0 +1,1 @@
+"""Benchmarks of the gateway, run one process each by `bench/run.py`."""
