@@ -12,10 +12,16 @@ import uvicorn
 
 from gateway.errors import ConfigError
 from gateway.executor.worker import Executor
+from gateway.clock import SystemClock
 from gateway.http_routes.app import create_app
+from gateway.listeners.registry import listener_factories
+from gateway.listeners.sql_lease_store import SqlLeaseStore
+from gateway.listeners.supervisor import LeaseSupervisor, LeaseTimings
+from gateway.observability.alerts import StoreAlertSink
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.store.migrations import migrate, pending_migrations
+from gateway.triggers.pipeline import TriggerJobSink
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +42,21 @@ class Gateway:
         self.store = store
         self.instance_name = settings.instance_name
         self.executor = Executor(store, settings)
+        self.listeners = LeaseSupervisor(
+            settings.instance_name,
+            store=SqlLeaseStore(store),
+            factories=listener_factories(store),
+            sink=TriggerJobSink(store),
+            alerts=StoreAlertSink(store),
+            timings=LeaseTimings(
+                claim_interval_s=settings.lease_claim_interval_s,
+                ping_interval_s=settings.lease_ping_interval_s,
+                stale_after_s=settings.lease_stale_after_s,
+                backoff_base_s=settings.listener_backoff_base_s,
+                backoff_cap_s=settings.listener_backoff_cap_s,
+            ),
+            clock=SystemClock(),
+        )
         self.app = create_app(self)
         self._server: _EmbeddedServer | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -43,7 +64,12 @@ class Gateway:
     @classmethod
     @asynccontextmanager
     async def running(
-        cls, settings: Settings, *, serve_http: bool = True, run_executor: bool = True
+        cls,
+        settings: Settings,
+        *,
+        serve_http: bool = True,
+        run_executor: bool = True,
+        run_listeners: bool = True,
     ) -> AsyncIterator[Gateway]:
         """Open the store, migrate if allowed, start the parts; stop them on exit."""
         store = await open_database(settings)
@@ -53,6 +79,8 @@ class Gateway:
                 await gateway.executor.start()
             if serve_http:
                 await gateway._start_http()
+            if run_listeners:
+                await gateway.listeners.start()
             logger.info(
                 "gateway %s running (%s)",
                 gateway.instance_name,
@@ -61,6 +89,8 @@ class Gateway:
             )
             yield gateway
         finally:
+            if run_listeners:
+                await gateway.listeners.stop(drain_timeout_s=settings.shutdown_grace_s)
             await gateway._stop_http()
             await gateway.executor.stop()
             await store.close()

@@ -58,6 +58,8 @@ class Settings(BaseModel):
     lease_claim_interval_s: float = Field(default=15.0, gt=0)
     lease_ping_interval_s: float = Field(default=5.0, gt=0)
     lease_stale_after_s: float = Field(default=15.0, gt=0)
+    listener_backoff_base_s: float = Field(default=1.0, gt=0)
+    listener_backoff_cap_s: float = Field(default=60.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -53,7 +53,7 @@ async def run_serve(settings: Settings, options: argparse.Namespace) -> int:
 
 async def run_worker(settings: Settings, options: argparse.Namespace) -> int:
     """Run jobs until SIGINT or SIGTERM."""
-    async with Gateway.running(settings, serve_http=False):
+    async with Gateway.running(settings, serve_http=False, run_listeners=False):
         await _until_signalled()
     return 0
 

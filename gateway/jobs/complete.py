@@ -100,7 +100,7 @@ async def _advance_flow(
         await insert_job(
             tx,
             next_attempt,
-            _attempt_of(flow),
+            attempt_of_wrapper(flow),
             await script_by_hash(tx, flow["workspace_id"], parse_hash(module["value"]["hash"])),
             parent=flow_id,
             step_id="a",
@@ -191,7 +191,8 @@ def _next_delay(
     return policy.delay_for(failed_before, random.Random())
 
 
-def _attempt_of(flow: dict[str, Any]) -> NewJob:
+def attempt_of_wrapper(flow: dict[str, Any]) -> NewJob:
+    """The next attempt of a single-step flow: the wrapper's script, args and identity."""
     return NewJob(
         workspace_id=flow["workspace_id"],
         args=flow["args"] or {},

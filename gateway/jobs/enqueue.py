@@ -191,7 +191,7 @@ async def _insert_wrapped(tx: Transaction, wrapper_id: UUID, job: NewJob, script
         trigger_kind=job.trigger_kind,
         timeout=job.timeout,
         priority=job.priority,
-        preprocessed=None,
+        preprocessed=False if job.apply_preprocessor and script.has_preprocessor else None,
         args=dict(job.args),
         labels=list(job.labels) or None,
     )
