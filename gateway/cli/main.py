@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import jobs, scripts, serve, triggers
+from gateway.cli import jobs, quarantine, scripts, serve, triggers
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     scripts.register(commands)
     jobs.register(commands)
     triggers.register(commands)
+    quarantine.register(commands)
     return parser
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from gateway.executor.outcome import LogSink, RunOutcome, RunRequest, Stopwatch
 from gateway.executor.output import JobLog, LastLine, pump
 from gateway.executor.sandbox import (
     EXECUTION_ERROR,
-    end_process,
+    JobProcess,
     exit_message,
     job_environment,
     make_job_dir,
@@ -32,6 +33,8 @@ from gateway.executor.sandbox import (
     spawn,
     timeout_message,
 )
+
+SCRIPT_NAME = "main.sh"
 
 ERROR_LINE_LIMIT = 2000
 """Bytes kept of the output line quoted in the error of a failed job."""
@@ -75,13 +78,11 @@ def parse_result(line: bytes) -> Any:
 async def run_bash(request: RunRequest, log: LogSink) -> RunOutcome:
     """Run a bash job in a fresh process."""
     watch = Stopwatch()
-    workdir = await make_job_dir()
+    workdir = await make_job_dir(functools.partial(_write_script, content=request.content))
     try:
-        script_file = workdir / "main.sh"
-        await asyncio.to_thread(script_file.write_text, request.content, encoding="utf-8")
         try:
             process = await spawn(
-                bash_command(script_file, request),
+                bash_command(workdir / SCRIPT_NAME, request),
                 workdir=workdir,
                 env=job_environment(workdir, request.env),
                 merge_stderr=False,
@@ -93,10 +94,14 @@ async def run_bash(request: RunRequest, log: LogSink) -> RunOutcome:
         await remove_job_dir(workdir)
 
 
+def _write_script(workdir: Path, *, content: str) -> None:
+    (workdir / SCRIPT_NAME).write_text(content, encoding="utf-8")
+
+
 async def _supervise(
-    process: asyncio.subprocess.Process, request: RunRequest, log: LogSink, watch: Stopwatch
+    process: JobProcess, request: RunRequest, log: LogSink, watch: Stopwatch
 ) -> RunOutcome:
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stderr is not None
     job_log = JobLog(log, request.script_path)
     stdout_line = LastLine(cap=request.max_result_bytes + 1)
     stderr_line = LastLine(cap=ERROR_LINE_LIMIT)
@@ -118,8 +123,8 @@ async def _supervise(
                 returncode = await process.wait()
     finally:
         sampling.cancel()
+        await process.end(readers)
         await asyncio.wait([sampling])
-        await end_process(process, readers)
     memory = sampler.peak_kb
     if returncode is None:
         return watch.failure("TimeoutError", timeout_message(request.timeout_s), memory)

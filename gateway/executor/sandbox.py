@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ EXECUTION_ERROR = "ExecutionErr"
 
 DRAIN_GRACE_S = 2.0
 """How long the output of a finished job may still arrive before its readers are stopped."""
+
+STREAM_LIMIT = 64 * 1024
+"""Bytes of unread output buffered per pipe before the child is made to wait."""
 
 
 def job_environment(workdir: Path, env: Mapping[str, str]) -> dict[str, str]:
@@ -40,14 +43,103 @@ def job_environment(workdir: Path, env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-async def make_job_dir() -> Path:
-    """A fresh private directory: the child's HOME, TMPDIR and working directory."""
-    return Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="gateway-job-"))
+async def make_job_dir(prepare: Callable[[Path], None]) -> Path:
+    """A fresh private directory, filled by `prepare` (in a thread, as it writes files).
+
+    It is the child's HOME, TMPDIR and working directory.
+    """
+    return await asyncio.to_thread(_make_job_dir, prepare)
+
+
+def _make_job_dir(prepare: Callable[[Path], None]) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-job-"))
+    try:
+        prepare(workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return workdir
 
 
 async def remove_job_dir(workdir: Path) -> None:
     """Remove a job directory and whatever the job left in it."""
     await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+
+
+class _ChildProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The streams of `asyncio.create_subprocess_exec`, plus a future set when the child exits.
+
+    ``Process.wait()`` also waits for the child's pipes to close, which a process it left running
+    can delay for ever; a job ends when its own process exits.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=STREAM_LIMIT, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class JobProcess:
+    """A job's child: its output streams, its exit, and the kill of its whole process group."""
+
+    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _ChildProtocol) -> None:
+        assert protocol.stdout is not None
+        self.pid = transport.get_pid()
+        self.stdout = protocol.stdout
+        self.stderr = protocol.stderr
+        self._transport = transport
+        self._protocol = protocol
+        self._group_killed = False
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status (negative: the signal that killed it), or None while it runs."""
+        return self._transport.get_returncode()
+
+    async def wait(self) -> int:
+        """Wait for the child to exit and return its status."""
+        await asyncio.shield(self._protocol.exited)
+        returncode = self._transport.get_returncode()
+        assert returncode is not None
+        return returncode
+
+    async def end(self, readers: Iterable[asyncio.Task[None]]) -> int:
+        """Kill what is left of the group, wait for the exit and let the output drain.
+
+        Returns the child's exit status. The group is killed once only: later, its id may belong
+        to another process group.
+        """
+        if not self._group_killed:
+            self._group_killed = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+                os.killpg(self.pid, signal.SIGKILL)
+        returncode = await self.wait()
+        readers = list(readers)
+        if readers:
+            _, late = await asyncio.wait(readers, timeout=DRAIN_GRACE_S)
+            if late:
+                logger.warning(
+                    "a process that left the group of job process %d still holds its output; "
+                    "the output is no longer read",
+                    self.pid,
+                    extra={"action": "job_output_abandoned"},
+                )
+            for reader in late:
+                reader.cancel()
+            for result in await asyncio.gather(*readers, return_exceptions=True):
+                if isinstance(result, Exception):
+                    logger.warning(
+                        "reading the output of job process %d failed",
+                        self.pid,
+                        exc_info=result,
+                        extra={"action": "job_output_failed"},
+                    )
+        self._transport.close()
+        return returncode
 
 
 async def spawn(
@@ -57,9 +149,11 @@ async def spawn(
     env: Mapping[str, str],
     merge_stderr: bool,
     pass_fds: Iterable[int] = (),
-) -> asyncio.subprocess.Process:
+) -> JobProcess:
     """Start a child in its own session, with stdout (and stderr) piped and no stdin."""
-    return await asyncio.create_subprocess_exec(
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _ChildProtocol(loop),
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -69,41 +163,7 @@ async def spawn(
         start_new_session=True,
         pass_fds=tuple(pass_fds),
     )
-
-
-def kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the child's whole process group; a group that is already gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-async def end_process(
-    process: asyncio.subprocess.Process, readers: Iterable[asyncio.Task[None]]
-) -> None:
-    """Kill what is left of the child's group, reap the child and let its output drain."""
-    kill_group(process)
-    await process.wait()
-    readers = list(readers)
-    if not readers:
-        return
-    _, late = await asyncio.wait(readers, timeout=DRAIN_GRACE_S)
-    if late:
-        logger.warning(
-            "a process that left the group of job process %d still holds its output; "
-            "the output is no longer read",
-            process.pid,
-            extra={"action": "job_output_abandoned"},
-        )
-    for reader in late:
-        reader.cancel()
-    for result in await asyncio.gather(*readers, return_exceptions=True):
-        if isinstance(result, Exception):
-            logger.warning(
-                "reading the output of job process %d failed",
-                process.pid,
-                exc_info=result,
-                extra={"action": "job_output_failed"},
-            )
+    return JobProcess(transport, protocol)
 
 
 def exit_message(returncode: int, program: str) -> str:

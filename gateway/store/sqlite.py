@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -166,19 +167,24 @@ class SqliteStore:
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         async with self._lock:
             tx = SqliteTransaction(self._conn, self._queries)
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield tx
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            try:
                 await self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                await self._conn.execute("ROLLBACK")
-                raise StoreError(f"commit failed: {exc}") from exc
+            except BaseException as exc:
+                # Also after a cancellation: the statement may still run in aiosqlite's thread,
+                # and the connection must never stay inside a transaction.
+                await asyncio.shield(self._rollback())
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite transaction failed: {exc}") from exc
+                raise
         for channel, payload in tx.pending_notifications:
             self.notifications.publish(channel, payload)
+
+    async def _rollback(self) -> None:
+        # No transaction may be open any more (it never began, or it committed).
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self._conn.execute("ROLLBACK")
 
     async def close(self) -> None:
         if not self._closed:
