@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
+from gateway.clock import SystemClock
 from gateway.errors import ConfigError
 from gateway.executor.worker import Executor
-from gateway.clock import SystemClock
 from gateway.http_routes.app import create_app
 from gateway.listeners.registry import listener_factories
 from gateway.listeners.sql_lease_store import SqlLeaseStore
