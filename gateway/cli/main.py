@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import jobs, quarantine, scripts, serve, triggers
+from gateway.cli import jobs, quarantine, scripts, serve, tokens, triggers, workspace
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(commands)
     triggers.register(commands)
     quarantine.register(commands)
+    tokens.register(commands)
+    workspace.register(commands)
     return parser
 
 

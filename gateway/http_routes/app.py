@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from gateway.http_routes import health
+from gateway.http_routes.api import build_api
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app of `gateway`: health now; the API and routes mount here."""
-    app = Starlette(routes=[*health.routes])
+    """The ASGI app of `gateway`: health, and the management API under `/api`."""
+    app = Starlette(routes=[*health.routes, Mount("/api", app=build_api(gateway))])
     app.state.gateway = gateway
     return app

@@ -1,0 +1,52 @@
+"""The management API, served under `/api` with Windmill's paths and bodies, so that the
+`windmill-api` client and `wmill` work against the gateway unchanged.
+
+One module per resource family; `errors` maps the project's exceptions to HTTP once, `auth`
+resolves the bearer token to the calling user.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+
+from gateway.http_routes.api import (
+    audit,
+    errors,
+    job_runs,
+    jobs,
+    resource_types,
+    resources,
+    scripts,
+    tokens,
+    triggers,
+    users,
+    variables,
+    workspaces,
+)
+
+if TYPE_CHECKING:
+    from gateway.runtime import Gateway
+
+
+def build_api(gateway: Gateway) -> Starlette:
+    """The API application of `gateway`, to mount at `/api`."""
+    api = Starlette(
+        routes=[
+            *users.routes,
+            *workspaces.routes,
+            *tokens.routes,
+            *resource_types.routes,
+            *resources.routes,
+            *variables.routes,
+            *scripts.routes,
+            *job_runs.routes,
+            *jobs.routes,
+            *triggers.routes,
+            *audit.routes,
+        ],
+        exception_handlers=dict(errors.HANDLERS),
+    )
+    api.state.gateway = gateway
+    return api
