@@ -75,10 +75,12 @@ class Gateway:
         store = await open_database(settings)
         gateway = cls(settings, store)
         try:
-            if run_executor:
-                await gateway.executor.start()
             if serve_http:
                 await gateway._start_http()
+                if not settings.public_base_url:
+                    gateway.executor.base_url = gateway.local_url
+            if run_executor:
+                await gateway.executor.start()
             if run_listeners:
                 await gateway.listeners.start()
             logger.info(
@@ -129,6 +131,14 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server_task
             self._server = None
+
+    @property
+    def local_url(self) -> str:
+        """The URL this instance's HTTP server answers on."""
+        host = self.settings.http_host
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.http_port}"
 
     @property
     def http_port(self) -> int:

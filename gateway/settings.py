@@ -72,7 +72,8 @@ class Settings(BaseModel):
 
     @property
     def base_url(self) -> str:
-        """The URL jobs use to call back into this gateway's API."""
+        """The URL jobs use to call back into this gateway's API (the configured one; a
+        running gateway uses its bound address unless `public_base_url` is set)."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import base64
 from typing import Any
 
 from gateway.cli.context import add_json_option, add_workspace_option, opened_store
 from gateway.cli.output import print_json, print_table
 from gateway.settings import Settings
 from gateway.triggers.quarantine import (
-    QuarantinedEvent,
     get_quarantined_event,
     list_quarantined_events,
     redrive,
@@ -39,22 +37,6 @@ def register(commands: Any) -> None:
     cmd.set_defaults(handler=redrive_command)
 
 
-def event_json(entry: QuarantinedEvent) -> dict[str, Any]:
-    """A quarantined event as JSON; the raw bytes in base64."""
-    return {
-        "id": entry.id,
-        "trigger_kind": entry.trigger_kind,
-        "trigger_path": entry.trigger_path,
-        "dedup_key": entry.dedup_key,
-        "error": entry.error,
-        "info": entry.info,
-        "raw_base64": base64.b64encode(entry.raw).decode(),
-        "created_at": entry.created_at.isoformat(),
-        "redriven_at": entry.redriven_at.isoformat() if entry.redriven_at else None,
-        "redriven_job_id": str(entry.redriven_job_id) if entry.redriven_job_id else None,
-    }
-
-
 async def list_command(settings: Settings, options: argparse.Namespace) -> int:
     """Print a page of quarantined events."""
     async with opened_store(settings) as store:
@@ -66,7 +48,7 @@ async def list_command(settings: Settings, options: argparse.Namespace) -> int:
             per_page=options.limit,
         )
     if options.json:
-        print_json([event_json(entry) for entry in found])
+        print_json([entry.to_json() for entry in found])
         return 0
     rows = [
         {
@@ -87,7 +69,7 @@ async def show_command(settings: Settings, options: argparse.Namespace) -> int:
     """Print one quarantined event."""
     async with opened_store(settings) as store:
         entry = await get_quarantined_event(store, options.workspace, options.event_id)
-    shown = event_json(entry)
+    shown = entry.to_json()
     if options.json:
         print_json(shown)
         return 0

@@ -59,6 +59,8 @@ class Executor:
         self._store = store
         self._settings = settings
         self.worker_name = worker_name or settings.instance_name
+        self.base_url = settings.base_url
+        """Where jobs reach this gateway's API (set to the bound address once HTTP is up)."""
         self._slots = settings.executor_slots
         self._scripts = ScriptCache(store)
         self._warm = WarmPool()
@@ -251,7 +253,7 @@ class Executor:
         return self._settings.job_timeout_s
 
     def _job_env(self, job: ClaimedJob, token: str) -> dict[str, str]:
-        base = self._settings.base_url
+        base = self.base_url
         user = job.permissioned_as.removeprefix("u/")
         env = {
             "WM_TOKEN": token,

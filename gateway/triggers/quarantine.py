@@ -12,6 +12,7 @@ events are kept but not rebuilt: a redrive of one reports that it cannot be done
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Mapping
@@ -72,6 +73,21 @@ class QuarantinedEvent:
             redriven_at=row["redriven_at"],
             redriven_job_id=row["redriven_job_id"],
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON for the API and the CLI; the raw bytes in base64."""
+        return {
+            "id": self.id,
+            "trigger_kind": self.trigger_kind,
+            "trigger_path": self.trigger_path,
+            "dedup_key": self.dedup_key,
+            "error": self.error,
+            "info": self.info,
+            "raw_base64": base64.b64encode(self.raw).decode(),
+            "created_at": self.created_at.isoformat(),
+            "redriven_at": self.redriven_at.isoformat() if self.redriven_at else None,
+            "redriven_job_id": str(self.redriven_job_id) if self.redriven_job_id else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 -- name: insert_job
 -- The immutable part of a job.
 INSERT INTO v2_job (
-    id, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
+    id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
     flow_step, flow_step_id, trigger, trigger_kind, timeout, priority, preprocessed, args, labels
 ) VALUES (
-    :id, :raw_code, :raw_flow, :tag, :workspace_id, :created_by, :permissioned_as,
+    :id, now(), :raw_code, :raw_flow, :tag, :workspace_id, :created_by, :permissioned_as,
     :permissioned_as_email, :kind, :runnable_id, :runnable_path, :parent_job, :root_job,
     :script_lang, :flow_step, :flow_step_id, :trigger, :trigger_kind, :timeout, :priority,
     :preprocessed, :args, :labels
@@ -13,9 +13,10 @@ INSERT INTO v2_job (
 
 -- name: insert_queue_row
 -- Put a job in the queue, due `delay_s` seconds from now (running for flow wrappers).
-INSERT INTO v2_job_queue (id, workspace_id, scheduled_for, running, started_at, tag, priority)
-VALUES (
-    :id, :workspace_id, gw_now_plus(:delay_s), :running,
+INSERT INTO v2_job_queue (
+    id, workspace_id, created_at, scheduled_for, running, started_at, tag, priority
+) VALUES (
+    :id, :workspace_id, now(), gw_now_plus(:delay_s), :running,
     CASE WHEN :running THEN now() END, :tag, :priority
 );
 
