@@ -21,6 +21,7 @@ from gateway.observability.alerts import StoreAlertSink
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.store.migrations import migrate, pending_migrations
+from gateway.triggers.capture_sink import capture_supervisor
 from gateway.triggers.pipeline import TriggerJobSink
 
 logger = logging.getLogger(__name__)
@@ -42,21 +43,18 @@ class Gateway:
         self.store = store
         self.instance_name = settings.instance_name
         self.executor = Executor(store, settings)
+        factories = listener_factories(store)
+        alerts = StoreAlertSink(store)
         self.listeners = LeaseSupervisor(
             settings.instance_name,
             store=SqlLeaseStore(store),
-            factories=listener_factories(store),
+            factories=factories,
             sink=TriggerJobSink(store),
-            alerts=StoreAlertSink(store),
-            timings=LeaseTimings(
-                claim_interval_s=settings.lease_claim_interval_s,
-                ping_interval_s=settings.lease_ping_interval_s,
-                stale_after_s=settings.lease_stale_after_s,
-                backoff_base_s=settings.listener_backoff_base_s,
-                backoff_cap_s=settings.listener_backoff_cap_s,
-            ),
+            alerts=alerts,
+            timings=LeaseTimings.from_settings(settings),
             clock=SystemClock(),
         )
+        self.captures = capture_supervisor(settings, store, factories, alerts)
         self.app = create_app(self)
         self._server: _EmbeddedServer | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -83,6 +81,7 @@ class Gateway:
                 await gateway.executor.start()
             if run_listeners:
                 await gateway.listeners.start()
+                await gateway.captures.start()
             logger.info(
                 "gateway %s running (%s)",
                 gateway.instance_name,
@@ -92,7 +91,10 @@ class Gateway:
             yield gateway
         finally:
             if run_listeners:
-                await gateway.listeners.stop(drain_timeout_s=settings.shutdown_grace_s)
+                await asyncio.gather(
+                    gateway.listeners.stop(drain_timeout_s=settings.shutdown_grace_s),
+                    gateway.captures.stop(drain_timeout_s=settings.shutdown_grace_s),
+                )
             await gateway._stop_http()
             await gateway.executor.stop()
             await store.close()

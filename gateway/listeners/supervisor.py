@@ -28,6 +28,7 @@ from gateway.clock import Clock
 from gateway.listeners.backoff import Backoff
 from gateway.listeners.base import AlertSink, Batch, JobSink, Listener, ListenerFactory
 from gateway.listeners.lease import CONNECTING, Lease, LeaseLost, LeaseStore, TriggerRef
+from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ class LeaseTimings:
     stale_after_s: float = 15.0
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeaseTimings:
+        """The timings configured for this instance."""
+        return cls(
+            claim_interval_s=settings.lease_claim_interval_s,
+            ping_interval_s=settings.lease_ping_interval_s,
+            stale_after_s=settings.lease_stale_after_s,
+            backoff_base_s=settings.listener_backoff_base_s,
+            backoff_cap_s=settings.listener_backoff_cap_s,
+        )
 
     def __post_init__(self) -> None:
         if self.claim_interval_s <= 0:

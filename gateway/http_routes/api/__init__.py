@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from gateway.http_routes.api import (
     audit,
+    captures,
     errors,
     job_runs,
     jobs,
@@ -49,6 +50,7 @@ def build_api(gateway: Gateway) -> Starlette:
             *audit.routes,
             *suspended.routes,
             *quarantine.routes,
+            *captures.routes,
         ],
         exception_handlers=dict(errors.HANDLERS),
     )
