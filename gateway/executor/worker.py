@@ -27,7 +27,7 @@ from gateway.jobs.model import ClaimedJob, JobOutcome, JobStatus, canceled_outco
 from gateway.jobs.zombies import requeue_zombie_jobs
 from gateway.scripts import Script, ScriptCache
 from gateway.settings import Settings
-from gateway.store import Store
+from gateway.store import Json, Store
 from gateway.store.notify import JOB_CANCELED, JOBS_QUEUED
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ MAINTENANCE_EVERY_S = 3600.0
 @dataclass(slots=True)
 class _Running:
     job: ClaimedJob
+    token: str
     task: asyncio.Task[None]
     cancel_requested: bool = False
     shutting_down: bool = False
@@ -65,6 +66,7 @@ class Executor:
         self._scripts = ScriptCache(store)
         self._warm = WarmPool()
         self._running: dict[UUID, _Running] = {}
+        self._job_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -98,7 +100,7 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        running = [r.task for r in self._running.values()]
+        running = list(self._job_tasks)
         if running:
             _done, pending = await asyncio.wait(running, timeout=grace)
             for entry in list(self._running.values()):
@@ -135,31 +137,52 @@ class Executor:
         while not self._stopping.is_set():
             self._wake.clear()
             free = self._slots - len(self._running)
-            claimed: list[ClaimedJob] = []
-            if free > 0:
+            # Claim in batches: waiting until half the slots are free halves the claims per job.
+            if free > 0 and (free * 2 >= self._slots or not self._running):
+                limit = min(free, self._settings.job_claim_batch)
+                claimed: list[tuple[ClaimedJob, str]] = []
                 try:
-                    claimed = await self._claim(min(free, self._settings.job_claim_batch))
+                    claimed = await self._claim(limit)
                 except Exception:
                     logger.exception("claiming jobs failed", extra={"action": "claim_failed"})
-                for job in claimed:
+                for job, token in claimed:
                     task = asyncio.create_task(self._run(job), name=f"job:{job.id}")
-                    self._running[job.id] = _Running(job, task)
-                if claimed and len(claimed) == min(free, self._settings.job_claim_batch):
+                    self._running[job.id] = _Running(job, token, task)
+                    self._job_tasks.add(task)
+                    task.add_done_callback(self._job_tasks.discard)
+                if claimed and len(claimed) == limit:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.job_poll_interval_s)
 
-    async def _claim(self, limit: int) -> list[ClaimedJob]:
-        jobs: list[ClaimedJob] = []
+    async def _claim(self, limit: int) -> list[tuple[ClaimedJob, str]]:
+        """Claim up to `limit` due jobs in one transaction, with their heartbeat rows and tokens."""
         async with self._store.transaction() as tx:
             rows = await tx.fetch_all("claim_jobs", worker=self.worker_name, limit=limit)
-            for row in rows:
-                await tx.execute("insert_runtime", id=row["id"])
-                full = await tx.fetch_one("get_claimed_job", id=row["id"])
-                assert full is not None
-                jobs.append(ClaimedJob.from_row(full))
-        self.stats.claimed += len(jobs)
-        return jobs
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            await tx.execute("insert_runtimes", ids=ids)
+            jobs = [ClaimedJob.from_row(r) for r in await tx.fetch_all("get_claimed_jobs", ids=ids)]
+            claimed = [(job, secrets.token_urlsafe(24)) for job in jobs]
+            await tx.execute(
+                "insert_job_tokens",
+                tokens=Json(
+                    [
+                        {
+                            "token": token,
+                            "ttl_s": (job.timeout or self._settings.job_timeout_s) + 300,
+                            "workspace_id": job.workspace_id,
+                            "owner": job.permissioned_as,
+                            "email": job.permissioned_as_email,
+                            "job": str(job.id),
+                        }
+                        for job, token in claimed
+                    ]
+                ),
+            )
+        self.stats.claimed += len(claimed)
+        return claimed
 
     async def _run(self, job: ClaimedJob) -> None:
         logs = JobLogWriter(
@@ -169,11 +192,10 @@ class Executor:
             self._settings.log_flush_interval_s,
             self._settings.max_log_bytes,
         )
-        token = secrets.token_urlsafe(24)
         entry = self._running[job.id]
         started = time.monotonic()
         try:
-            outcome = await self._execute(job, token, logs)
+            outcome = await self._execute(job, entry.token, logs)
         except asyncio.CancelledError:
             if entry.shutting_down:
                 await self._give_back(job, logs)
@@ -204,17 +226,6 @@ class Executor:
 
     async def _execute(self, job: ClaimedJob, token: str, logs: JobLogWriter) -> JobOutcome:
         script = await self._script_of(job)
-        async with self._store.transaction() as tx:
-            await tx.execute(
-                "insert_job_token",
-                token=token,
-                ttl_s=self._timeout_of(job, script) + 300,
-                workspace_id=job.workspace_id,
-                owner=job.permissioned_as,
-                email=job.permissioned_as_email,
-                scopes=None,
-                job=job.id,
-            )
         request = RunRequest(
             language=script.language if script else (job.language or "python3"),
             content=script.content if script else (job.raw_code or ""),

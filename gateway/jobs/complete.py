@@ -61,9 +61,8 @@ async def complete_job(
         retries=retries,
     )
     tx.notify(JOB_COMPLETED, str(job_id))
-    parent = await tx.fetch_one("get_parent_of_job", id=job_id)
-    if parent is not None and parent["parent_job"] is not None:
-        await _advance_flow(tx, parent["parent_job"], job_id, parent["flow_step_id"], outcome)
+    if taken["parent_job"] is not None:
+        await _advance_flow(tx, taken["parent_job"], job_id, taken["flow_step_id"], outcome)
     return True
 
 

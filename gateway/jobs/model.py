@@ -95,7 +95,7 @@ class ClaimedJob:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ClaimedJob:
-        """Build from a `get_claimed_job` row."""
+        """Build from a `get_claimed_jobs` row."""
         return cls(
             id=row["id"],
             workspace_id=row["workspace_id"],

@@ -147,7 +147,7 @@ async def test_jobs_of_a_dead_worker_are_requeued_then_failed(store: Store) -> N
         async with store.transaction() as tx:
             # A worker claims the job and dies without ever pinging again.
             (row,) = await tx.fetch_all("claim_jobs", worker=worker, limit=1)
-            await tx.execute("insert_runtime", id=row["id"])
+            await tx.execute("insert_runtimes", ids=[row["id"]])
         await asyncio.sleep(0.01)
         async with store.transaction() as tx:
             assert await requeue_zombie_jobs(tx, timeout_s=0, max_requeues=1) == [job_id]

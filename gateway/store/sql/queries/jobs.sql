@@ -67,19 +67,33 @@ WHERE id IN (
 )
 RETURNING id;
 
--- name: insert_runtime
--- Start the heartbeat record of a claimed job.
-INSERT INTO v2_job_runtime (id, ping) VALUES (:id, now())
+-- name: insert_runtimes (postgresql)
+-- Start the heartbeat records of claimed jobs.
+INSERT INTO v2_job_runtime (id, ping) SELECT unnest(CAST(:ids AS uuid[])), now()
 ON CONFLICT (id) DO UPDATE SET ping = now();
 
--- name: get_claimed_job
--- Everything the executor needs to run a claimed job.
+-- name: insert_runtimes (sqlite)
+-- Start the heartbeat records of claimed jobs.
+INSERT INTO v2_job_runtime (id, ping) SELECT value, now() FROM json_each(:ids) WHERE true
+ON CONFLICT (id) DO UPDATE SET ping = now();
+
+-- name: get_claimed_jobs (postgresql)
+-- Everything the executor needs to run claimed jobs.
 SELECT j.id, j.workspace_id, j.kind, j.runnable_id, j.runnable_path, j.script_lang, j.raw_code,
        j.args, j.tag, j.timeout, j.preprocessed, j.parent_job, j.root_job, j.flow_step_id,
        j.trigger, j.trigger_kind, j.created_by, j.permissioned_as, j.permissioned_as_email,
        q.started_at, q.scheduled_for
 FROM v2_job j JOIN v2_job_queue q ON q.id = j.id
-WHERE j.id = :id;
+WHERE j.id = ANY(CAST(:ids AS uuid[]));
+
+-- name: get_claimed_jobs (sqlite)
+-- Everything the executor needs to run claimed jobs.
+SELECT j.id, j.workspace_id, j.kind, j.runnable_id, j.runnable_path, j.script_lang, j.raw_code,
+       j.args, j.tag, j.timeout, j.preprocessed, j.parent_job, j.root_job, j.flow_step_id,
+       j.trigger, j.trigger_kind, j.created_by, j.permissioned_as, j.permissioned_as_email,
+       q.started_at, q.scheduled_for
+FROM v2_job j JOIN v2_job_queue q ON q.id = j.id
+WHERE j.id IN (SELECT value FROM json_each(:ids));
 
 -- name: ping_running_jobs (postgresql)
 -- Heartbeat of the jobs this worker runs; returns the ones somebody asked to cancel.
@@ -132,7 +146,9 @@ WHERE id = :id AND running;
 -- name: take_queue_row
 -- Remove a job from the queue as it completes; nothing returned means it completed already.
 DELETE FROM v2_job_queue WHERE id = :id
-RETURNING id, workspace_id, started_at, canceled_by, canceled_reason;
+RETURNING id, workspace_id, started_at, canceled_by, canceled_reason,
+    (SELECT j.parent_job FROM v2_job j WHERE j.id = v2_job_queue.id) AS parent_job,
+    (SELECT j.flow_step_id FROM v2_job j WHERE j.id = v2_job_queue.id) AS flow_step_id;
 
 -- name: insert_completed
 -- The final record of a job.
@@ -184,19 +200,25 @@ ON CONFLICT (job_id) DO UPDATE SET logs = job_logs.logs || excluded.logs;
 INSERT INTO alerts (alert_type, message, workspace_id, resource, acknowledged)
 VALUES (:alert_type, :message, :workspace_id, :resource, false);
 
--- name: insert_job_token
--- A token scoped to one job, for the wmill client inside it.
-INSERT INTO token (token, label, expiration, workspace_id, owner, email, scopes, job)
-VALUES (:token, 'ephemeral-script', gw_now_plus(:ttl_s), :workspace_id, :owner, :email,
-        :scopes, :job);
+-- name: insert_job_tokens (postgresql)
+-- Tokens scoped to jobs, for the wmill client inside them (a JSON array of token records).
+INSERT INTO token (token, label, expiration, workspace_id, owner, email, job)
+SELECT t.token, 'ephemeral-script', gw_now_plus(t.ttl_s), t.workspace_id, t.owner, t.email, t.job
+FROM jsonb_to_recordset(CAST(:tokens AS jsonb))
+    AS t(token text, ttl_s float8, workspace_id text, owner text, email text, job uuid);
+
+-- name: insert_job_tokens (sqlite)
+-- Tokens scoped to jobs, for the wmill client inside them (a JSON array of token records).
+INSERT INTO token (token, label, expiration, workspace_id, owner, email, job)
+SELECT json_extract(value, '$.token'), 'ephemeral-script',
+       gw_now_plus(json_extract(value, '$.ttl_s')), json_extract(value, '$.workspace_id'),
+       json_extract(value, '$.owner'), json_extract(value, '$.email'), json_extract(value, '$.job')
+FROM json_each(:tokens);
 
 -- name: delete_job_tokens
 -- Revoke the tokens of a finished job.
 DELETE FROM token WHERE job = :job;
 
--- name: get_parent_of_job
--- The flow a job is a step of, if any.
-SELECT parent_job, flow_step_id FROM v2_job WHERE id = :id;
 
 -- name: get_runtime
 -- The heartbeat record of a job being executed.
