@@ -10,8 +10,9 @@ and error shapes are those of a fresh job. What differs:
 - ``memory_peak_kb`` is the child's peak during the job (reset between jobs).
 
 A child that times out, dies or is cancelled is killed, and the next job starts a new one. A
-`WarmPool` holds one worker per script version. Only python3 has warm workers: the pool runs
-other languages in fresh processes.
+`WarmPool` holds up to `max_per_version` workers per script version, so that concurrent jobs of
+one script run side by side. Only python3 has warm workers: the pool runs other languages in
+fresh processes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class WarmWorker:
         self._lock = asyncio.Lock()
         self._child: PythonProcess | None = None
         self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job runs (or waits to run) in this worker now."""
+        return self._lock.locked()
 
     async def run(self, request: RunRequest, log: LogSink) -> RunOutcome:
         """Run one job, starting (or restarting) the child first when needed."""
@@ -79,10 +85,11 @@ class WarmWorker:
 
 
 class WarmPool:
-    """The warm workers of this gateway, one per script version, created on first use."""
+    """The warm workers of this gateway per script version, created on demand."""
 
-    def __init__(self) -> None:
-        self._workers: dict[ScriptVersion, WarmWorker] = {}
+    def __init__(self, max_per_version: int = 1) -> None:
+        self._max_per_version = max(1, max_per_version)
+        self._workers: dict[ScriptVersion, list[WarmWorker]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -95,17 +102,28 @@ class WarmPool:
         if self._closed:
             raise RuntimeError("the warm worker pool is closed")
         version = (script_path, script_hash)
-        worker = self._workers.get(version)
-        if worker is None:
+        workers = self._workers.get(version)
+        if workers is None:
             self._retire_older_versions(script_path)
-            worker = self._workers[version] = WarmWorker(script_path)
-        return await worker.run(request, log)
+            workers = self._workers[version] = []
+        return await self._pick(workers, script_path).run(request, log)
+
+    def _pick(self, workers: list[WarmWorker], script_path: str) -> WarmWorker:
+        # An idle worker if there is one; else a new one while under the limit; else queue on
+        # the worker least likely to be busy long (the first).
+        idle = next((worker for worker in workers if not worker.busy), None)
+        if idle is not None:
+            return idle
+        if len(workers) < self._max_per_version:
+            workers.append(WarmWorker(script_path))
+            return workers[-1]
+        return workers[0]
 
     async def close(self) -> None:
         """Close every worker, each once its running job has ended."""
         self._closed = True
-        workers, self._workers = list(self._workers.values()), {}
-        closing = [worker.close() for worker in workers]
+        versions, self._workers = list(self._workers.values()), {}
+        closing = [worker.close() for workers in versions for worker in workers]
         for failure in await asyncio.gather(*closing, *self._retiring, return_exceptions=True):
             if isinstance(failure, Exception):
                 logger.warning(
@@ -117,10 +135,10 @@ class WarmPool:
     def _retire_older_versions(self, script_path: str) -> None:
         # A new version replaces the old one: its worker closes after the job it may be running.
         for version in [v for v in self._workers if v[0] == script_path]:
-            worker = self._workers.pop(version)
-            task = asyncio.create_task(worker.close(), name=f"retire warm worker {version}")
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            for worker in self._workers.pop(version):
+                task = asyncio.create_task(worker.close(), name=f"retire warm worker {version}")
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
             logger.info(
                 "warm worker of %s retired: a new version arrived",
                 script_path,

@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from gateway.executor.completions import CompletionWriter
 from gateway.executor.job_logs import JobLogWriter
 from gateway.executor.outcome import LogSink, RunOutcome, RunRequest, error_result
 from gateway.executor.process import run_fresh
 from gateway.executor.warm import WarmPool
-from gateway.jobs.complete import complete_job
 from gateway.jobs.model import ClaimedJob, JobOutcome, JobStatus, canceled_outcome
 from gateway.jobs.zombies import requeue_zombie_jobs
 from gateway.scripts import Script, ScriptCache
@@ -64,7 +64,8 @@ class Executor:
         """Where jobs reach this gateway's API (set to the bound address once HTTP is up)."""
         self._slots = settings.executor_slots
         self._scripts = ScriptCache(store)
-        self._warm = WarmPool()
+        self._warm = WarmPool(max_per_version=self._slots)
+        self._completions = CompletionWriter(store)
         self._running: dict[UUID, _Running] = {}
         self._job_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -76,6 +77,7 @@ class Executor:
         """Start claiming and the heartbeat; returns at once."""
         if self._slots == 0:
             return
+        self._completions.start()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="executor:claim"),
             asyncio.create_task(self._heartbeat_loop(), name="executor:heartbeat"),
@@ -110,6 +112,7 @@ class Executor:
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._completions.stop()
         await self._warm.close()
 
     async def _forward(self, channel: str) -> None:
@@ -287,17 +290,7 @@ class Executor:
         return env
 
     async def _finish(self, job: ClaimedJob, outcome: JobOutcome, logs: JobLogWriter) -> None:
-        await logs.stop()
-        for attempt in range(5):
-            try:
-                async with self._store.transaction() as tx:
-                    await logs.finish(tx)
-                    await complete_job(tx, job.id, outcome)
-                    await tx.execute("delete_job_tokens", job=job.id)
-                break
-            except Exception:
-                logger.exception("recording the end of job %s failed", job.id)
-                await asyncio.sleep(0.2 * 2**attempt)
+        await self._completions.record(job, outcome, logs)
         status = outcome.status.value
         self.stats.completed[status] = self.stats.completed.get(status, 0) + 1
         logger.info(
@@ -316,7 +309,7 @@ class Executor:
                 await logs.finish(tx)
                 await tx.execute("requeue_job", id=job.id)
                 await tx.execute("delete_runtime", id=job.id)
-                await tx.execute("delete_job_tokens", job=job.id)
+                await tx.execute("delete_job_tokens", jobs=[job.id])
                 tx.notify(JOBS_QUEUED)
 
     async def _heartbeat_loop(self) -> None:

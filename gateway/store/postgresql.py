@@ -121,8 +121,12 @@ class PostgresStore:
         async with self._pool.connection() as conn, conn.transaction():
             tx = PostgresTransaction(conn, self._queries)
             yield tx
-            for channel, payload in tx.pending:
-                await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            if tx.pending:
+                channels, payloads = zip(*tx.pending, strict=True)
+                await conn.execute(
+                    "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
+                    (list(channels), list(payloads)),
+                )
 
     async def _listen(self) -> None:
         """Forward NOTIFYs to the broadcaster, reconnecting with a capped backoff."""

@@ -176,3 +176,19 @@ async def test_bash_jobs_run_in_fresh_processes(pool: WarmPool) -> None:
 
     assert first.success and second.success
     assert first.result != second.result
+
+
+async def test_concurrent_jobs_of_one_script_get_their_own_workers() -> None:
+    warm = WarmPool(max_per_version=2)
+    try:
+        first, second = await asyncio.gather(
+            warm.run("f/warm/counter", 1, job(COUNTER, args={"sleep": 0.5}), CollectedLog()),
+            warm.run("f/warm/counter", 1, job(COUNTER, args={"sleep": 0.5}), CollectedLog()),
+        )
+        third = await warm.run("f/warm/counter", 1, job(COUNTER), CollectedLog())
+    finally:
+        await warm.close()
+    assert first.success and second.success and third.success
+    assert first.result["pid"] != second.result["pid"]
+    assert third.result["pid"] in (first.result["pid"], second.result["pid"])
+    assert third.result["calls"] == 2

@@ -215,9 +215,13 @@ SELECT json_extract(value, '$.token'), 'ephemeral-script',
        json_extract(value, '$.owner'), json_extract(value, '$.email'), json_extract(value, '$.job')
 FROM json_each(:tokens);
 
--- name: delete_job_tokens
--- Revoke the tokens of a finished job.
-DELETE FROM token WHERE job = :job;
+-- name: delete_job_tokens (postgresql)
+-- Revoke the tokens of finished jobs.
+DELETE FROM token WHERE job = ANY(CAST(:jobs AS uuid[]));
+
+-- name: delete_job_tokens (sqlite)
+-- Revoke the tokens of finished jobs.
+DELETE FROM token WHERE job IN (SELECT value FROM json_each(:jobs));
 
 
 -- name: get_runtime
