@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -23,6 +24,9 @@ from gateway.store import Store, open_store
 from gateway.store.migrations import migrate, pending_migrations
 from gateway.triggers.capture_sink import capture_supervisor
 from gateway.triggers.pipeline import TriggerJobSink
+
+if TYPE_CHECKING:
+    from gateway.email.server import SmtpServer
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class Gateway:
         self.captures = capture_supervisor(settings, store, factories, alerts)
         self.app = create_app(self)
         self._server: _EmbeddedServer | None = None
+        self.smtp: SmtpServer | None = None
         self._server_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -79,6 +84,8 @@ class Gateway:
                     gateway.executor.base_url = gateway.local_url
             if run_executor:
                 await gateway.executor.start()
+            if settings.smtp_port is not None:
+                await gateway._start_smtp()
             if run_listeners:
                 await gateway.listeners.start()
                 await gateway.captures.start()
@@ -90,6 +97,7 @@ class Gateway:
             )
             yield gateway
         finally:
+            await gateway._stop_smtp()
             if run_listeners:
                 await asyncio.gather(
                     gateway.listeners.stop(drain_timeout_s=settings.shutdown_grace_s),
@@ -99,6 +107,32 @@ class Gateway:
             await gateway.executor.stop()
             await store.close()
             logger.info("gateway %s stopped", gateway.instance_name, extra={"action": "stop"})
+
+    async def _start_smtp(self) -> None:
+        try:  # aiosmtpd comes with the `email` extra
+            from gateway.email.addresses import AddressBook
+            from gateway.email.intake import EmailIntake
+            from gateway.email.server import SmtpServer
+        except ModuleNotFoundError as exc:
+            raise ConfigError(
+                f"GATEWAY_SMTP_PORT is set but {exc.name} is missing: install gateway[email]"
+            ) from None
+        settings = self.settings
+        assert settings.smtp_port is not None
+        self.smtp = SmtpServer(
+            EmailIntake(self.store, AddressBook(self.store, settings.email_domain)),
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            max_message_bytes=settings.smtp_max_message_bytes,
+            tls_cert_file=settings.smtp_tls_cert_file,
+            tls_key_file=settings.smtp_tls_key_file,
+        )
+        await self.smtp.start()
+
+    async def _stop_smtp(self) -> None:
+        if self.smtp is not None:
+            await self.smtp.stop(grace_s=self.settings.shutdown_grace_s)
+            self.smtp = None
 
     async def _start_http(self) -> None:
         config = uvicorn.Config(

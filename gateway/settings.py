@@ -58,6 +58,13 @@ class Settings(BaseModel):
     lease_claim_interval_s: float = Field(default=15.0, gt=0)
     lease_ping_interval_s: float = Field(default=5.0, gt=0)
     lease_stale_after_s: float = Field(default=15.0, gt=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int | None = Field(default=None, ge=0, le=65535)
+    email_domain: str | None = None
+    smtp_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    smtp_tls_cert_file: Path | None = None
+    smtp_tls_key_file: Path | None = None
+
     listener_backoff_base_s: float = Field(default=1.0, gt=0)
     listener_backoff_cap_s: float = Field(default=60.0, gt=0)
 

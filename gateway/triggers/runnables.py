@@ -143,14 +143,15 @@ class TriggerTarget:
             trigger_kind=trigger.kind,
             retry=self.retry,
             error_handler=self.error_handler,
-            dedup_key=(
-                None
-                if event.dedup_key is None
-                else f"{trigger.kind}:{trigger.path}:{event.dedup_key}"
-            ),
+            dedup_key=None if event.dedup_key is None else job_dedup_key(trigger, event.dedup_key),
             apply_preprocessor=runnable.shape.has_preprocessor,
             suspended=self.suspended,
         )
+
+
+def job_dedup_key(trigger: TriggerRef, event_key: str) -> str:
+    """The dedup key of the job an event of `trigger` becomes."""
+    return f"{trigger.kind}:{trigger.path}:{event_key}"
 
 
 @dataclass(frozen=True, slots=True)
