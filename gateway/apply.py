@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import InvalidInput
+from gateway.http_routes.routes import routes_changed
 from gateway.jobs.retry import RetryPolicy
 from gateway.scripts import ScriptDraft, save_script
 from gateway.store import Json, Store, Transaction
@@ -300,4 +301,6 @@ async def _apply_trigger(tx: Transaction, ws: str, trigger: TriggerSpec, owner: 
     if existing and all(existing.get(k) == v for k, v in values.items()):
         return Change("unchanged", label, trigger.path)
     await tx.execute(f"upsert_{trigger.kind}_trigger", **values)
+    if trigger.kind == "http":
+        await routes_changed(tx)
     return Change("updated" if existing else "created", label, trigger.path)

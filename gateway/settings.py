@@ -58,6 +58,13 @@ class Settings(BaseModel):
     lease_claim_interval_s: float = Field(default=15.0, gt=0)
     lease_ping_interval_s: float = Field(default=5.0, gt=0)
     lease_stale_after_s: float = Field(default=15.0, gt=0)
+    http_route_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    http_route_sync_timeout_s: float = Field(default=600.0, gt=0)
+    http_route_signature_tolerance_s: float = Field(default=300.0, gt=0)
+    http_route_version_check_s: float = Field(default=3.0, gt=0)
+    http_route_auth_cache_s: float = Field(default=10.0, ge=0)
+    http_route_sse_ping_s: float = Field(default=5.0, gt=0)
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int | None = Field(default=None, ge=0, le=65535)
     email_domain: str | None = None

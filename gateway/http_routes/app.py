@@ -9,13 +9,34 @@ from starlette.routing import Mount
 
 from gateway.http_routes import health
 from gateway.http_routes.api import build_api
+from gateway.http_routes.routes import RouteEndpoint, RouteOptions
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app of `gateway`: health, and the management API under `/api`."""
-    app = Starlette(routes=[*health.routes, Mount("/api", app=build_api(gateway))])
+    """The ASGI app of `gateway`: health, user routes under `/api/r`, the API under `/api`."""
+    settings = gateway.settings
+    user_routes = RouteEndpoint(
+        gateway.store,
+        RouteOptions(
+            max_body_bytes=settings.http_route_max_body_bytes,
+            sync_timeout_s=settings.http_route_sync_timeout_s,
+            signature_tolerance_s=settings.http_route_signature_tolerance_s,
+            version_check_interval_s=settings.http_route_version_check_s,
+            auth_cache_s=settings.http_route_auth_cache_s,
+            sse_ping_interval_s=settings.http_route_sse_ping_s,
+            public_base_url=settings.public_base_url,
+        ),
+    )
+    # `/api/r` first: the API's mount would answer those paths too.
+    app = Starlette(
+        routes=[
+            *health.routes,
+            Mount("/api/r", app=user_routes),
+            Mount("/api", app=build_api(gateway)),
+        ]
+    )
     app.state.gateway = gateway
     return app

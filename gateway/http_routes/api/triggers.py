@@ -42,6 +42,7 @@ from gateway.http_routes.api.trigger_rows import (
     row_values,
     trigger_json,
 )
+from gateway.http_routes.routes import routes_changed
 from gateway.store import Row, Transaction, fetch_all
 from gateway.store.trigger_tables import TRIGGER_TABLES, TriggerTable
 
@@ -71,10 +72,17 @@ async def _find(tx: Transaction, caller: Caller, table: TriggerTable, path: str)
     return row
 
 
+async def _changed(tx: Transaction, table: TriggerTable) -> None:
+    """Tell every instance's HTTP route table to reload after an `http_trigger` write."""
+    if table.kind == "http":
+        await routes_changed(tx)
+
+
 async def _write(
     tx: Transaction, caller: Caller, table: TriggerTable, row: TriggerRow, operation: str
 ) -> None:
     await tx.execute(f"upsert_{table.kind}_trigger", **row.values)
+    await _changed(tx, table)
     path = row.values["path"]
     action: audit.ActionKind = "create" if operation == "create" else "update"
     await audit.record(
@@ -143,6 +151,7 @@ async def delete_trigger(request: Request, caller: Caller, table: TriggerTable) 
         await tx.execute(
             f"delete_{table.kind}_trigger", workspace_id=caller.workspace_id, path=path
         )
+        await _changed(tx, table)
         await audit.record(
             tx,
             caller.identity,
@@ -211,6 +220,7 @@ async def set_trigger_mode(request: Request, caller: Caller, table: TriggerTable
         }
         values.update(identity_values(caller.identity), mode=mode)
         await tx.execute(f"upsert_{table.kind}_trigger", **values)
+        await _changed(tx, table)
         await audit.record(
             tx,
             caller.identity,

@@ -1,0 +1,24 @@
+"""User HTTP routes (`/api/r/...`) from the `http_trigger` table.
+
+| module          | its one job                                                              |
+|-----------------|--------------------------------------------------------------------------|
+| `router`        | route syntax, `route_path_key`, matching a path (static > :param > *rest) |
+| `table`         | the instance's route table, rebuilt when routes change; `routes_changed`  |
+| `body`          | reading the body under a limit, parsing it by content type                |
+| `http_args`     | job args with and without a preprocessor                                  |
+| `auth`          | `windmill`, `api_key` and `basic_http` authentication                     |
+| `signatures`    | `signature` authentication: provider presets, tolerance, replays          |
+| `submit`        | the job of a request, committed                                           |
+| `waiting`       | a sync request's wait, ended by completion, timeout or disconnect         |
+| `responses`     | CORS, refusals, a job's result mapped to a response                       |
+| `sse`           | the `sync_sse` event stream                                               |
+| `endpoint`      | the ASGI app that runs a request through all of the above                 |
+"""
+
+from __future__ import annotations
+
+from gateway.http_routes.routes.endpoint import RouteEndpoint, RouteOptions
+from gateway.http_routes.routes.router import route_path_key
+from gateway.http_routes.routes.table import routes_changed
+
+__all__ = ["RouteEndpoint", "RouteOptions", "route_path_key", "routes_changed"]
