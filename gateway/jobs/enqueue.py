@@ -27,34 +27,54 @@ def new_job_id() -> UUID:
 
 
 async def enqueue(tx: Transaction, jobs: Sequence[NewJob]) -> list[Enqueued]:
-    """Enqueue `jobs` inside `tx`; a job whose dedup key was seen returns the earlier job."""
+    """Enqueue `jobs` inside `tx`; a job whose dedup key was seen returns the earlier job.
+
+    Plain jobs are written with one statement per table for the whole batch; jobs wrapped for a
+    retry policy or an error handler are written one by one.
+    """
+    ids = [new_job_id() for _ in jobs]
+    earlier = await _seen_before(tx, jobs, ids)
     scripts: dict[tuple[str, str | int], Script] = {}
+    plain: list[JobRecord] = []
     results: list[Enqueued] = []
-    for job in jobs:
-        job_id = new_job_id()
-        if job.dedup_key is not None:
-            claimed = await tx.fetch_one(
-                "claim_dedup_key",
-                workspace_id=job.workspace_id,
-                dedup_key=job.dedup_key,
-                job_id=job_id,
-            )
-            if claimed is None:
-                earlier = await tx.fetch_one(
-                    "get_dedup_job", workspace_id=job.workspace_id, dedup_key=job.dedup_key
-                )
-                assert earlier is not None
-                results.append(Enqueued(earlier["job_id"], created=False))
-                continue
+    for job, job_id in zip(jobs, ids, strict=True):
+        key = (job.workspace_id, job.dedup_key)
+        if job.dedup_key is not None and earlier.get(key, job_id) != job_id:
+            results.append(Enqueued(earlier[key], created=False))
+            continue
         script = await _resolve_script(tx, job, scripts)
         if script is not None and (job.retry is not None or job.error_handler is not None):
             await _insert_wrapped(tx, job_id, job, script)
         else:
-            await insert_job(tx, job_id, job, script)
+            plain.append(job_record(job_id, job, script))
         results.append(Enqueued(job_id, created=True))
+    await insert_records(tx, plain)
     if any(r.created for r in results):
         tx.notify(JOBS_QUEUED)
     return results
+
+
+async def _seen_before(
+    tx: Transaction, jobs: Sequence[NewJob], ids: Sequence[UUID]
+) -> dict[tuple[str, str | None], UUID]:
+    """The job each dedup key maps to: an earlier job's, or the new id it claims now."""
+    first: dict[tuple[str, str | None], UUID] = {}
+    for job, job_id in zip(jobs, ids, strict=True):
+        if job.dedup_key is not None:
+            first.setdefault((job.workspace_id, job.dedup_key), job_id)
+    if not first:
+        return {}
+    keys = [
+        {"workspace_id": ws, "dedup_key": key, "job_id": str(job_id)}
+        for (ws, key), job_id in first.items()
+    ]
+    claimed = await tx.fetch_all("claim_dedup_keys", keys=Json(keys))
+    new = {(row["workspace_id"], row["dedup_key"]) for row in claimed}
+    if len(new) < len(first):
+        seen = [k for k in keys if (k["workspace_id"], k["dedup_key"]) not in new]
+        for row in await tx.fetch_all("get_dedup_jobs", keys=Json(seen)):
+            first[(row["workspace_id"], row["dedup_key"])] = UUID(str(row["job_id"]))
+    return first
 
 
 async def _resolve_script(
@@ -75,8 +95,11 @@ async def _resolve_script(
     return cache[key]
 
 
-async def insert_job(
-    tx: Transaction,
+JobRecord = dict[str, Any]
+"""One new job as the batched insert statements read it."""
+
+
+def job_record(
     job_id: UUID,
     job: NewJob,
     script: Script | None,
@@ -84,8 +107,8 @@ async def insert_job(
     parent: UUID | None = None,
     step_id: str | None = None,
     delay_s: float | None = None,
-) -> None:
-    """Insert one runnable job (a script version, or inline code as a preview)."""
+) -> JobRecord:
+    """The record of one runnable job: a script version, or inline code as a preview."""
     language: str | None
     path: str | None
     if script is not None:
@@ -101,41 +124,55 @@ async def insert_job(
     wait = job.delay_s if delay_s is None else delay_s
     if job.suspended and parent is None:
         kind, wait = f"unassigned_{kind}", SUSPENDED_DELAY_S
-    await tx.execute(
-        "insert_job",
-        id=job_id,
-        raw_code=job.raw_code,
-        raw_flow=None,
-        tag=tag,
-        workspace_id=job.workspace_id,
-        created_by=job.created_by,
-        permissioned_as=job.permissioned_as,
-        permissioned_as_email=job.permissioned_as_email,
-        kind=kind,
-        runnable_id=version,
-        runnable_path=path,
-        parent_job=parent,
-        root_job=parent,
-        script_lang=language,
-        flow_step=0 if step_id else None,
-        flow_step_id=step_id,
-        trigger=job.trigger,
-        trigger_kind=job.trigger_kind,
-        timeout=timeout,
-        priority=priority,
-        preprocessed=False if preprocess else None,
-        args=dict(job.args),
-        labels=list(job.labels) or None,
-    )
-    await tx.execute(
-        "insert_queue_row",
-        id=job_id,
-        workspace_id=job.workspace_id,
-        delay_s=wait,
-        running=False,
-        tag=tag,
-        priority=priority,
-    )
+    return {
+        "id": str(job_id),
+        "raw_code": job.raw_code,
+        "raw_flow": None,
+        "tag": tag,
+        "workspace_id": job.workspace_id,
+        "created_by": job.created_by,
+        "permissioned_as": job.permissioned_as,
+        "permissioned_as_email": job.permissioned_as_email,
+        "kind": kind,
+        "runnable_id": version,
+        "runnable_path": path,
+        "parent_job": str(parent) if parent else None,
+        "root_job": str(parent) if parent else None,
+        "script_lang": language,
+        "flow_step": 0 if step_id else None,
+        "flow_step_id": step_id,
+        "trigger": job.trigger,
+        "trigger_kind": job.trigger_kind,
+        "timeout": timeout,
+        "priority": priority,
+        "preprocessed": False if preprocess else None,
+        "args": dict(job.args),
+        "labels": list(job.labels) or None,
+        "delay_s": wait,
+        "running": False,
+    }
+
+
+async def insert_records(tx: Transaction, records: Sequence[JobRecord]) -> None:
+    """Insert jobs and their queue rows: one statement per table, whatever the count."""
+    if records:
+        await tx.execute("insert_jobs", jobs=Json(list(records)))
+        await tx.execute("insert_queue_rows", jobs=Json(list(records)))
+
+
+async def insert_job(
+    tx: Transaction,
+    job_id: UUID,
+    job: NewJob,
+    script: Script | None,
+    *,
+    parent: UUID | None = None,
+    step_id: str | None = None,
+    delay_s: float | None = None,
+) -> None:
+    """Insert one runnable job (a flow step, a retry, a handler, a re-pushed job)."""
+    record = job_record(job_id, job, script, parent=parent, step_id=step_id, delay_s=delay_s)
+    await insert_records(tx, [record])
 
 
 def single_step_flow(job: NewJob, script: Script) -> dict[str, Any]:
@@ -168,42 +205,19 @@ def single_step_flow(job: NewJob, script: Script) -> dict[str, Any]:
 async def _insert_wrapped(tx: Transaction, wrapper_id: UUID, job: NewJob, script: Script) -> None:
     first_attempt = new_job_id()
     flow = single_step_flow(job, script)
-    kind = "unassigned_singlestepflow" if job.suspended else "singlestepflow"
-    await tx.execute(
-        "insert_job",
-        id=wrapper_id,
-        raw_code=None,
+    wrapper = job_record(wrapper_id, job, script)
+    wrapper.update(
         raw_flow=flow,
         tag="flow",
-        workspace_id=job.workspace_id,
-        created_by=job.created_by,
-        permissioned_as=job.permissioned_as,
-        permissioned_as_email=job.permissioned_as_email,
-        kind=kind,
-        runnable_id=script.hash,
-        runnable_path=script.path,
-        parent_job=None,
-        root_job=None,
-        script_lang=script.language,
+        kind="unassigned_singlestepflow" if job.suspended else "singlestepflow",
         flow_step=None,
         flow_step_id=None,
-        trigger=job.trigger,
-        trigger_kind=job.trigger_kind,
         timeout=job.timeout,
         priority=job.priority,
         preprocessed=False if job.apply_preprocessor and script.has_preprocessor else None,
-        args=dict(job.args),
-        labels=list(job.labels) or None,
-    )
-    await tx.execute(
-        "insert_queue_row",
-        id=wrapper_id,
-        workspace_id=job.workspace_id,
-        delay_s=SUSPENDED_DELAY_S if job.suspended else job.delay_s,
         running=not job.suspended,
-        tag="flow",
-        priority=job.priority,
     )
+    await insert_records(tx, [wrapper])
     module_status: dict[str, Any] = {"id": "a", "type": "WaitingForPriorSteps"}
     if not job.suspended:
         module_status = {"id": "a", "type": "InProgress", "job": str(first_attempt)}

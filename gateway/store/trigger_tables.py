@@ -46,7 +46,7 @@ TRIGGER_TABLES: dict[str, TriggerTable] = {
                 "route_path", "route_path_key", "http_method", "authentication_method",
                 "authentication_resource_path", "static_asset_config", "is_static_website",
                 "workspaced_route", "wrap_body", "raw_string", "summary", "description",
-                "request_type",
+                "request_type", "allowed_origins",
             ),
             leased=False,
         ),

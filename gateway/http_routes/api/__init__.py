@@ -17,6 +17,7 @@ from gateway.http_routes.api import (
     errors,
     job_runs,
     jobs,
+    postgres_triggers,
     quarantine,
     resource_types,
     resources,
@@ -51,6 +52,7 @@ def build_api(gateway: Gateway) -> Starlette:
             *suspended.routes,
             *quarantine.routes,
             *captures.routes,
+            *postgres_triggers.routes,
         ],
         exception_handlers=dict(errors.HANDLERS),
     )

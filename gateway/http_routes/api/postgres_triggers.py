@@ -42,6 +42,7 @@ from gateway.http_routes.api.permissions import require_visible, require_writabl
 from gateway.http_routes.api.request_parsing import parse_model, read_json
 from gateway.listeners.postgres_config import (
     FIRST_VERSION_WITH_ROW_FILTERS,
+    OPERATIONS,
     PostgresResource,
     PublicationSpec,
     SchemaToTrack,
@@ -125,7 +126,7 @@ async def get_publication(resource: PostgresResource, name: str) -> PublicationS
         publication = await cursor.fetchone()
         if publication is None:
             raise NotFound(f"publication {name!r} does not exist in {resource.describe()}")
-        operations = tuple(op for op in ("insert", "update", "delete") if publication[f"pub{op}"])
+        operations = tuple(op for op in OPERATIONS if publication[f"pub{op}"])
         if publication["puballtables"]:
             return PublicationSpec(transaction_to_track=operations)
         modern = conn.info.server_version >= FIRST_VERSION_WITH_ROW_FILTERS

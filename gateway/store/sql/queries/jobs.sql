@@ -1,35 +1,101 @@
--- name: insert_job
--- The immutable part of a job.
+-- name: insert_jobs (postgresql)
+-- The immutable part of new jobs, from a JSON array of job records.
 INSERT INTO v2_job (
     id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
     flow_step, flow_step_id, trigger, trigger_kind, timeout, priority, preprocessed, args, labels
-) VALUES (
-    :id, now(), :raw_code, :raw_flow, :tag, :workspace_id, :created_by, :permissioned_as,
-    :permissioned_as_email, :kind, :runnable_id, :runnable_path, :parent_job, :root_job,
-    :script_lang, :flow_step, :flow_step_id, :trigger, :trigger_kind, :timeout, :priority,
-    :preprocessed, :args, :labels
+)
+SELECT r.id, now(), r.raw_code, r.raw_flow, r.tag, r.workspace_id, r.created_by,
+       r.permissioned_as, r.permissioned_as_email, CAST(r.kind AS job_kind), r.runnable_id,
+       r.runnable_path, r.parent_job, r.root_job, CAST(r.script_lang AS script_lang),
+       r.flow_step, r.flow_step_id, r.trigger, CAST(r.trigger_kind AS job_trigger_kind),
+       r.timeout, r.priority, r.preprocessed, r.args, r.labels
+FROM jsonb_to_recordset(CAST(:jobs AS jsonb)) AS r(
+    id uuid, raw_code text, raw_flow jsonb, tag text, workspace_id text, created_by text,
+    permissioned_as text, permissioned_as_email text, kind text, runnable_id bigint,
+    runnable_path text, parent_job uuid, root_job uuid, script_lang text, flow_step integer,
+    flow_step_id text, trigger text, trigger_kind text, timeout integer, priority smallint,
+    preprocessed boolean, args jsonb, labels text[]
 );
 
--- name: insert_queue_row
--- Put a job in the queue, due `delay_s` seconds from now (running for flow wrappers).
+-- name: insert_jobs (sqlite)
+-- The immutable part of new jobs, from a JSON array of job records.
+INSERT INTO v2_job (
+    id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
+    permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
+    flow_step, flow_step_id, trigger, trigger_kind, timeout, priority, preprocessed, args, labels
+)
+SELECT json_extract(value, '$.id'), now(), json_extract(value, '$.raw_code'),
+       json_extract(value, '$.raw_flow'), json_extract(value, '$.tag'),
+       json_extract(value, '$.workspace_id'), json_extract(value, '$.created_by'),
+       json_extract(value, '$.permissioned_as'), json_extract(value, '$.permissioned_as_email'),
+       json_extract(value, '$.kind'), json_extract(value, '$.runnable_id'),
+       json_extract(value, '$.runnable_path'), json_extract(value, '$.parent_job'),
+       json_extract(value, '$.root_job'), json_extract(value, '$.script_lang'),
+       json_extract(value, '$.flow_step'), json_extract(value, '$.flow_step_id'),
+       json_extract(value, '$.trigger'), json_extract(value, '$.trigger_kind'),
+       json_extract(value, '$.timeout'), json_extract(value, '$.priority'),
+       json_extract(value, '$.preprocessed'), json_extract(value, '$.args'),
+       json_extract(value, '$.labels')
+FROM json_each(:jobs);
+
+-- name: insert_queue_rows (postgresql)
+-- Put new jobs in the queue, each due `delay_s` seconds from now (running for flow wrappers).
 INSERT INTO v2_job_queue (
     id, workspace_id, created_at, scheduled_for, running, started_at, tag, priority
-) VALUES (
-    :id, :workspace_id, now(), gw_now_plus(:delay_s), :running,
-    CASE WHEN :running THEN now() END, :tag, :priority
+)
+SELECT r.id, r.workspace_id, now(), gw_now_plus(r.delay_s), r.running,
+       CASE WHEN r.running THEN now() END, r.tag, r.priority
+FROM jsonb_to_recordset(CAST(:jobs AS jsonb)) AS r(
+    id uuid, workspace_id text, delay_s float8, running boolean, tag text, priority smallint
 );
+
+-- name: insert_queue_rows (sqlite)
+-- Put new jobs in the queue, each due `delay_s` seconds from now (running for flow wrappers).
+INSERT INTO v2_job_queue (
+    id, workspace_id, created_at, scheduled_for, running, started_at, tag, priority
+)
+SELECT json_extract(value, '$.id'), json_extract(value, '$.workspace_id'), now(),
+       gw_now_plus(json_extract(value, '$.delay_s')), json_extract(value, '$.running'),
+       CASE WHEN json_extract(value, '$.running') THEN now() END, json_extract(value, '$.tag'),
+       json_extract(value, '$.priority')
+FROM json_each(:jobs);
 
 -- name: insert_job_status
 -- The progress record of a flow job.
 INSERT INTO v2_job_status (id, flow_status) VALUES (:id, :flow_status);
 
--- name: claim_dedup_key
--- Remember the job an event became; returns nothing when the event was seen before.
+-- name: claim_dedup_keys (postgresql)
+-- Remember the jobs events became; returns the keys that were new (the others were seen).
 INSERT INTO event_dedup (workspace_id, dedup_key, job_id)
-VALUES (:workspace_id, :dedup_key, :job_id)
+SELECT r.workspace_id, r.dedup_key, r.job_id
+FROM jsonb_to_recordset(CAST(:keys AS jsonb)) AS r(workspace_id text, dedup_key text, job_id uuid)
 ON CONFLICT (workspace_id, dedup_key) DO NOTHING
-RETURNING job_id;
+RETURNING workspace_id, dedup_key;
+
+-- name: claim_dedup_keys (sqlite)
+-- Remember the jobs events became; returns the keys that were new (the others were seen).
+INSERT INTO event_dedup (workspace_id, dedup_key, job_id)
+SELECT json_extract(value, '$.workspace_id'), json_extract(value, '$.dedup_key'),
+       json_extract(value, '$.job_id')
+FROM json_each(:keys) WHERE true
+ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+RETURNING workspace_id, dedup_key;
+
+-- name: get_dedup_jobs (postgresql)
+-- The jobs that events seen before became.
+SELECT e.workspace_id, e.dedup_key, e.job_id
+FROM event_dedup e
+JOIN jsonb_to_recordset(CAST(:keys AS jsonb)) AS r(workspace_id text, dedup_key text)
+  ON e.workspace_id = r.workspace_id AND e.dedup_key = r.dedup_key;
+
+-- name: get_dedup_jobs (sqlite)
+-- The jobs that events seen before became.
+SELECT e.workspace_id, e.dedup_key, e.job_id
+FROM event_dedup e
+JOIN json_each(:keys) r
+  ON e.workspace_id = json_extract(r.value, '$.workspace_id')
+ AND e.dedup_key = json_extract(r.value, '$.dedup_key');
 
 -- name: get_dedup_job
 -- The job an event seen before became.
