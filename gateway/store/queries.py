@@ -71,7 +71,7 @@ def load_queries(dialect: str) -> Mapping[str, str]:
             elif query_dialect == dialect:
                 specific[name] = sql
     merged.update(specific)
-    for name, sql in trigger_queries().items():
+    for name, sql in trigger_queries(dialect).items():
         if name in merged:
             raise ValueError(f"generated query {name} clashes with a query file")
         merged[name] = sql

@@ -114,7 +114,46 @@ COLUMN_DEFAULTS: dict[str, object] = {
 LEASED_KINDS = tuple(kind for kind, table in TRIGGER_TABLES.items() if table.leased)
 
 
-def trigger_queries() -> dict[str, str]:
+_LEASED = "mode IN ('enabled', 'suspended')"
+_STALE = "(last_server_ping IS NULL OR last_server_ping < gw_now_plus(-:stale_after_s))"
+_ROW = "workspace_id = :workspace_id AND path = :path"
+
+
+def _lease_queries(table: str, dialect: str) -> dict[str, str]:
+    """The lease protocol on one leased table (reference 1.5), plus the fence of job inserts.
+
+    Every time comparison uses the database clock. On PostgreSQL the fence takes a share lock,
+    so a takeover waits until the batch it guards has committed.
+    """
+    kind = table.removesuffix("_trigger")
+    lock = " FOR SHARE" if dialect == "postgresql" else ""
+    return {
+        f"list_stale_{kind}_triggers": (
+            f"SELECT workspace_id, path FROM {table} WHERE {_LEASED} AND {_STALE}"
+        ),
+        f"claim_{kind}_trigger": (
+            f"UPDATE {table} SET server_id = :server_id, last_server_ping = now(), "
+            f"error = :status WHERE {_ROW} AND {_LEASED} AND {_STALE} RETURNING path"
+        ),
+        f"ping_{kind}_trigger": (
+            f"UPDATE {table} SET last_server_ping = now(), error = :status "
+            f"WHERE {_ROW} AND server_id = :server_id AND {_LEASED}"
+        ),
+        f"reset_{kind}_trigger_for_restart": (
+            f"UPDATE {table} SET last_server_ping = NULL WHERE {_ROW} AND server_id IS NULL"
+        ),
+        f"release_{kind}_trigger": (
+            f"UPDATE {table} SET server_id = NULL, last_server_ping = NULL "
+            f"WHERE {_ROW} AND server_id = :server_id"
+        ),
+        f"fence_{kind}_trigger": (
+            f"SELECT server_id FROM {table} "
+            f"WHERE {_ROW} AND server_id = :server_id AND {_LEASED}{lock}"
+        ),
+    }
+
+
+def trigger_queries(dialect: str) -> dict[str, str]:
     """Named queries for every trigger table, generated from the column lists above."""
     queries: dict[str, str] = {}
     for kind, spec in TRIGGER_TABLES.items():
@@ -140,4 +179,6 @@ def trigger_queries() -> dict[str, str]:
         queries[f"delete_{kind}_trigger"] = (
             f"DELETE FROM {spec.table} WHERE workspace_id = :workspace_id AND path = :path"
         )
+        if spec.leased:
+            queries.update(_lease_queries(spec.table, dialect))
     return queries
