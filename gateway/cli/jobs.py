@@ -51,6 +51,7 @@ def register(commands: Any) -> None:
 
     cmd = sub.add_parser("cancel", help="cancel a queued or running job")
     add_workspace_option(cmd)
+    add_json_option(cmd)
     cmd.add_argument("job_id", type=UUID)
     cmd.add_argument("--reason")
     cmd.set_defaults(handler=cancel_command)
@@ -143,7 +144,10 @@ async def cancel_command(settings: Settings, options: argparse.Namespace) -> int
         ended = await cancel_job(
             tx, options.workspace, options.job_id, CLI_IDENTITY.username, options.reason
         )
-    print("canceled" if ended else "cancel requested; the running job is being stopped")
+    if options.json:
+        print_json({"id": str(options.job_id), "canceled": ended, "stopping": not ended})
+    else:
+        print("canceled" if ended else "cancel requested; the running job is being stopped")
     return 0
 
 
