@@ -54,7 +54,12 @@ def _domain(table: TriggerTable) -> str:
 
 
 async def _body(request: Request, caller: Caller, table: TriggerTable) -> TriggerBody:
-    body = parse_model(BODIES[table.kind], await read_json(request))
+    return checked_body(caller, table, await read_json(request))
+
+
+def checked_body(caller: Caller, table: TriggerTable, data: Any) -> TriggerBody:
+    """A create/update body of `table`'s kind, validated, once the caller may write its path."""
+    body = parse_model(BODIES[table.kind], data)
     check_path(body.path)
     caller.require_scope(_domain(table), "write", body.path)
     require_writable(caller, body.path)
@@ -105,16 +110,23 @@ async def _write(
         )
 
 
+async def create_in(
+    tx: Transaction, caller: Caller, table: TriggerTable, body: TriggerBody
+) -> None:
+    """Create the trigger `body` describes inside `tx`; Conflict when its path is taken."""
+    await lock_paths(tx, table.table, caller.workspace_id, body.path)
+    if await tx.fetch_one(
+        f"get_{table.kind}_trigger", workspace_id=caller.workspace_id, path=body.path
+    ):
+        raise Conflict(f"a {table.kind} trigger exists already at path {body.path!r}")
+    await _write(tx, caller, table, await row_values(tx, caller, table, body, None), "create")
+
+
 async def create_trigger(request: Request, caller: Caller, table: TriggerTable) -> Response:
     """A new trigger; 201 with its path."""
     body = await _body(request, caller, table)
     async with store_of(request).transaction() as tx:
-        await lock_paths(tx, table.table, caller.workspace_id, body.path)
-        if await tx.fetch_one(
-            f"get_{table.kind}_trigger", workspace_id=caller.workspace_id, path=body.path
-        ):
-            raise Conflict(f"a {table.kind} trigger exists already at path {body.path!r}")
-        await _write(tx, caller, table, await row_values(tx, caller, table, body, None), "create")
+        await create_in(tx, caller, table, body)
     return PlainTextResponse(body.path, 201)
 
 
