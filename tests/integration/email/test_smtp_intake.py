@@ -26,6 +26,7 @@ from gateway.executor.worker import Executor
 from gateway.http_routes.api.tokens import issue_token
 from gateway.jobs.read import JobFilter, list_jobs
 from gateway.listeners.lease import TriggerRef
+from gateway.runtime import Gateway
 from gateway.settings import Settings
 from gateway.store import Store, Transaction
 from gateway.store.notify import Broadcaster
@@ -391,3 +392,17 @@ async def test_starttls_is_offered_with_a_certificate(store: Store, tmp_path: Pa
 
     assert (encrypted, refused) == (True, {})
     assert len(await email_jobs(store)) == 1
+
+
+async def test_a_running_gateway_serves_smtp_when_a_port_is_set(
+    store: Store, settings: Settings
+) -> None:
+    await add_scripts(store, reader=READER)
+    await add_email_trigger(store, "orders")
+    configured = settings.model_copy(update={"smtp_port": 0, "email_domain": DOMAIN})
+    async with Gateway.running(configured, serve_http=False, run_listeners=False) as gateway:
+        assert gateway.smtp is not None
+        refused = await send(gateway.smtp, order_email(), [f"orders@{DOMAIN}"])
+    assert refused == {}
+    (job,) = await email_jobs(store)
+    assert job["trigger_kind"] == "email"
