@@ -10,6 +10,7 @@ from starlette.routing import Mount
 from gateway.http_routes import health
 from gateway.http_routes.api import build_api
 from gateway.http_routes.routes import RouteEndpoint, RouteOptions
+from gateway.listeners import gcp_push
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -34,6 +35,7 @@ def create_app(gateway: Gateway) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes,
+            *gcp_push.routes(gateway),
             Mount("/api/r", app=user_routes),
             Mount("/api", app=build_api(gateway)),
         ]

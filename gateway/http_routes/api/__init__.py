@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from gateway.http_routes.api import (
     audit,
     captures,
+    connection_tests,
     errors,
     job_runs,
     jobs,
@@ -49,6 +50,7 @@ def build_api(gateway: Gateway) -> Starlette:
             *job_runs.routes,
             *jobs.routes,
             *trigger_extras.routes,
+            *connection_tests.routes,
             *triggers.routes,
             *audit.routes,
             *suspended.routes,

@@ -20,7 +20,15 @@ from gateway.http_routes.api.trigger_bodies import (
     TriggerBody,
     resolve_mode,
 )
-from gateway.listeners import kafka_config
+from gateway.listeners import (
+    gcp_config,
+    kafka_config,
+    mqtt_config,
+    nats_config,
+    postgres_config,
+    sqs_config,
+    websocket_config,
+)
 from gateway.store import Row, Transaction
 from gateway.store.trigger_tables import COLUMN_DEFAULTS, TriggerTable
 from gateway.workspaces import Identity
@@ -32,6 +40,12 @@ BODY_SHARED_COLUMNS: Final = (
 )  # fmt: skip
 LISTENER_CHECKS: Final[Mapping[str, Callable[[Mapping[str, Any]], object]]] = {
     "kafka": kafka_config.validate_trigger,
+    "nats": nats_config.validate_trigger,
+    "mqtt": mqtt_config.validate_trigger,
+    "sqs": sqs_config.validate_trigger,
+    "gcp": gcp_config.validate_trigger,
+    "postgres": postgres_config.validate_trigger,
+    "websocket": websocket_config.validate_trigger,
 }
 """The checks a listener makes of its own kind's row when it is written (InvalidInput)."""
 
