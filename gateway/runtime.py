@@ -47,7 +47,7 @@ class Gateway:
         self.store = store
         self.instance_name = settings.instance_name
         self.executor = Executor(store, settings)
-        factories = listener_factories(store)
+        factories = listener_factories(store, settings)
         alerts = StoreAlertSink(store)
         self.listeners = LeaseSupervisor(
             settings.instance_name,

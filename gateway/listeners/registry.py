@@ -10,6 +10,7 @@ import importlib
 import logging
 
 from gateway.listeners.base import ListenerFactory
+from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.trigger_tables import LEASED_KINDS
 
@@ -33,5 +34,10 @@ def listener_factories(
                 extra={"action": "listener_unavailable", "kind": kind},
             )
             continue
-        factories[kind] = module.listener_factory(store)
+        if kind == "gcp":
+            # Push subscriptions can only be pointed at a gateway that says where it is public.
+            options = module.GcpOptions(push_base_url=settings.public_base_url)
+            factories[kind] = module.listener_factory(store, options)
+        else:
+            factories[kind] = module.listener_factory(store)
     return factories
