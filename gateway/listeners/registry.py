@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def listener_factories(
-    store: Store, kinds: tuple[str, ...] = LEASED_KINDS
+    store: Store, settings: Settings, kinds: tuple[str, ...] = LEASED_KINDS
 ) -> dict[str, ListenerFactory]:
     """The factory of every listener kind whose module and client library import."""
     factories: dict[str, ListenerFactory] = {}
