@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from gateway.dashboard import build_dashboard
 from gateway.http_routes import health
 from gateway.http_routes.api import build_api
 from gateway.http_routes.routes import RouteEndpoint, RouteOptions
@@ -38,6 +39,7 @@ def create_app(gateway: Gateway) -> Starlette:
             *gcp_push.routes(gateway),
             Mount("/api/r", app=user_routes),
             Mount("/api", app=build_api(gateway)),
+            Mount("/ui", app=build_dashboard(gateway)),
         ]
     )
     app.state.gateway = gateway
