@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import InvalidInput
-from gateway.http_routes.routes import routes_changed
+from gateway.http_routes.routes import route_path_key, routes_changed
 from gateway.jobs.retry import RetryPolicy
 from gateway.scripts import ScriptDraft, save_script
 from gateway.store import Json, Store, Transaction
@@ -293,8 +293,9 @@ async def _apply_trigger(tx: Transaction, ws: str, trigger: TriggerSpec, owner: 
         "email": owner.email,
         "permissioned_as": owner.permissioned_as,
     }
-    if trigger.kind == "http" and values.get("route_path") and not values.get("route_path_key"):
-        values["route_path_key"] = str(values["route_path"]).strip("/")
+    if trigger.kind == "http" and values.get("route_path"):
+        workspaced = ws if values.get("workspaced_route") else None
+        values["route_path_key"] = route_path_key(str(values["route_path"]), workspaced)
     values.pop("edited_at", None)
     label = f"{trigger.kind}_trigger"
     existing = await tx.fetch_one(f"get_{trigger.kind}_trigger", workspace_id=ws, path=trigger.path)

@@ -64,6 +64,8 @@ class Settings(BaseModel):
     http_route_version_check_s: float = Field(default=3.0, gt=0)
     http_route_auth_cache_s: float = Field(default=10.0, ge=0)
     http_route_sse_ping_s: float = Field(default=5.0, gt=0)
+    # Static routes serve files from below this folder only; unset, they are refused.
+    static_root: Path | None = None
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int | None = Field(default=None, ge=0, le=65535)

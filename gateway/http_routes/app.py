@@ -30,6 +30,7 @@ def create_app(gateway: Gateway) -> Starlette:
             auth_cache_s=settings.http_route_auth_cache_s,
             sse_ping_interval_s=settings.http_route_sse_ping_s,
             public_base_url=settings.public_base_url,
+            static_root=settings.static_root,
         ),
     )
     # `/api/r` first: the API's mount would answer those paths too.

@@ -1,10 +1,24 @@
-"""Running scripts (Windmill's webhooks): `POST /w/{ws}/jobs/run/p/{path}` and `/run/h/{hash}`
-answer 201 with the job id; `POST|GET /jobs/run_wait_result/p/{path}` wait for the job and answer
-its result, with status 500 when the job failed, as Windmill does.
+"""Running scripts (Windmill's webhooks, reference 4.10), with a token of the workspace
+(`Authorization: Bearer <token>` or `?token=<token>`):
 
-The body is the args object (another JSON value becomes `{"body": value}`; GET takes it as
-`?payload=<url-safe base64 of JSON>`). Query options: `scheduled_in_secs`, `scheduled_for`,
-`retry` (a retry policy as JSON). Jobs run as the caller and carry `trigger_kind = webhook`.
+=========================================  ================================================
+`POST run/p/{path}`, `POST run/h/{hash}`   201 with the job id, once the job is committed
+`POST|GET run_wait_result/p/{path}`        the job's result, mapped as an HTTP route's sync
+                                           result is (`windmill_status_code`, ...), except that
+                                           a failed job is a 500, as Windmill answers
+`POST run/f/{path}`, `run_wait_result/f`   501: flows cannot be run by this gateway yet
+=========================================  ================================================
+
+The body is parsed as an HTTP route's is (JSON, form, text, CloudEvents; `body.py`); a GET
+takes the args as `?payload=<url-safe base64 of JSON>`. Query options: `include_header=a,b`,
+`include_query=x,y`, `raw`, `wrap_body`, `skip_preprocessor`, `scheduled_in_secs`,
+`scheduled_for` and `retry` (a retry policy as JSON). An `Idempotency-Key` header makes the job's
+dedup key `webhook:<path>:<key>`: a retried request gets the first job (and waits for it).
+
+Jobs run the latest version of the script (pinned when queued) as the caller, with
+`trigger_kind = webhook`; a script with a preprocessor gets the webhook event (`http_args.py`).
+A `run_wait_result` client that disconnects cancels the job it created; after the sync timeout
+setting the answer is a 504 naming the job.
 """
 
 from __future__ import annotations
@@ -12,31 +26,74 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway.errors import Forbidden, InvalidInput
+from gateway.errors import Forbidden, InvalidInput, NotFound
 from gateway.http_routes.api import audit
 from gateway.http_routes.api.auth import Caller, in_workspace, scope_allows
 from gateway.http_routes.api.context import store_of
 from gateway.http_routes.api.errors import error_response
 from gateway.http_routes.api.permissions import require_visible
-from gateway.http_routes.api.request_parsing import query_text, read_json
+from gateway.http_routes.api.request_parsing import query_bool, query_text
+from gateway.http_routes.routes.body import ParsedBody, parse_body, read_body
+from gateway.http_routes.routes.endpoint import CONNECTION_BROKE, header_map
+from gateway.http_routes.routes.errors import RequestRefused
+from gateway.http_routes.routes.http_args import WebhookRequestInfo, build_webhook_args
+from gateway.http_routes.routes.responses import result_response
+from gateway.http_routes.routes.submit import dedup_key
+from gateway.http_routes.routes.waiting import ClientDisconnected, wait_while_connected
+from gateway.jobs.cancel import cancel_job
 from gateway.jobs.enqueue import enqueue
-from gateway.jobs.model import NewJob
-from gateway.jobs.read import wait_for_completion
+from gateway.jobs.model import Enqueued, NewJob
 from gateway.jobs.retry import RetryPolicy, RetryPolicyError
-from gateway.scripts import format_hash, parse_hash, script_by_hash
+from gateway.listeners.lease import TriggerRef
+from gateway.scripts import Script, format_hash, parse_hash, script_by_hash
+from gateway.settings import Settings
 from gateway.store.values import utc_now
+from gateway.triggers.args import RunnableShape
+from gateway.triggers.runnables import RunnableShapes
 
-WAIT_RESULT_TIMEOUT_S: Final = 600.0
-"""How long `run_wait_result` waits (Windmill's TIMEOUT_WAIT_RESULT default)."""
-WAIT_POLL_S: Final = 0.5
+logger = logging.getLogger(__name__)
+
+FAILED_JOB_STATUS: Final = 500
+FLOWS_NOT_RUNNABLE: Final = (
+    "flows cannot be run by this gateway yet: run scripts with run/p/<path> or run/h/<hash>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The query options of a run request this gateway honours."""
+
+    include_headers: tuple[str, ...] = ()
+    include_query: tuple[str, ...] = ()
+    raw: bool = False
+    wrap_body: bool = False
+    skip_preprocessor: bool = False
+    delay_s: float = 0.0
+    retry: RetryPolicy | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> RunOptions:
+        """The options of `request`; InvalidInput naming a malformed one."""
+        return cls(
+            include_headers=_names(request, "include_header"),
+            include_query=_names(request, "include_query"),
+            raw=bool(query_bool(request, "raw")),
+            wrap_body=bool(query_bool(request, "wrap_body")),
+            skip_preprocessor=bool(query_bool(request, "skip_preprocessor")),
+            delay_s=_delay_s(request),
+            retry=_retry(request),
+        )
 
 
 def require_run_scope(caller: Caller, target: str) -> None:
@@ -51,17 +108,9 @@ def require_run_scope(caller: Caller, target: str) -> None:
         raise Forbidden(f"the token's scopes do not allow running {target}")
 
 
-async def run_args(request: Request) -> dict[str, Any]:
-    """The job's arguments, from the body (or `?payload=` on GET)."""
-    if request.method == "GET":
-        payload = query_text(request, "payload")
-        try:
-            data = json.loads(base64.urlsafe_b64decode(payload)) if payload else {}
-        except (ValueError, binascii.Error):
-            raise InvalidInput("payload", "must be url-safe base64 of a JSON value") from None
-    else:
-        data = await read_json(request, default={})
-    return data if isinstance(data, dict) else {"body": data}
+def _names(request: Request, option: str) -> tuple[str, ...]:
+    """A comma-separated list of names (`include_header=a,b`)."""
+    return tuple(name.strip() for name in (query_text(request, option) or "").split(",") if name)
 
 
 def _delay_s(request: Request) -> float:
@@ -90,36 +139,94 @@ def _retry(request: Request) -> RetryPolicy | None:
         raise InvalidInput(field, reason) from None
 
 
-async def _submit(
-    request: Request, caller: Caller, path: str | None = None, version: int | None = None
-) -> UUID:
-    """Enqueue a run of the latest version of `path`, or of the script `version`."""
-    job = NewJob(
-        workspace_id=caller.workspace_id,
-        args=await run_args(request),
-        permissioned_as=caller.identity.permissioned_as,
-        permissioned_as_email=caller.email,
-        created_by=caller.username,
-        runnable_path=path,
-        script_hash=version,
-        trigger=path,
-        trigger_kind="webhook",
-        delay_s=_delay_s(request),
-        retry=_retry(request),
-    )
-    async with store_of(request).transaction() as tx:
-        (queued,) = await enqueue(tx, [job])
-        resource = path or f"hash/{format_hash(version or 0)}"
-        await audit.record(
-            tx,
-            caller.identity,
-            caller.workspace_id,
-            "jobs.run",
-            resource,
-            action="execute",
-            parameters={"job_id": str(queued.job_id)},
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.gateway.settings
+    return settings
+
+
+def _shapes(request: Request) -> RunnableShapes:
+    """The API's cache of script shapes (by version), created with the first run."""
+    state = request.app.state
+    shapes: RunnableShapes | None = getattr(state, "runnable_shapes", None)
+    if shapes is None:
+        shapes = state.runnable_shapes = RunnableShapes()
+    return shapes
+
+
+async def _run_body(request: Request, options: RunOptions) -> ParsedBody:
+    """The parsed body (or `?payload=` on GET), read under the route body limit."""
+    if request.method == "GET":
+        payload = query_text(request, "payload")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload)) if payload else {}
+        except (ValueError, binascii.Error):
+            raise InvalidInput("payload", "must be url-safe base64 of a JSON value") from None
+        return ParsedBody(data if isinstance(data, dict) else {"body": data})
+    headers = request.headers
+    limit = _settings(request).http_route_max_body_bytes
+    raw = await read_body(request.receive, limit, headers.get("content-length"))
+    return parse_body(headers.get("content-type"), raw, keep_raw=options.raw)
+
+
+async def _submit(request: Request, caller: Caller, target: str | Script) -> Enqueued:
+    """Enqueue a run of the latest version of the script at path `target`, or of the script
+    version `target`."""
+    options = RunOptions.of(request)
+    if isinstance(target, str):
+        path, resource = target, target
+    else:
+        path, resource = None, f"hash/{format_hash(target.hash)}"
+    try:
+        key = dedup_key(
+            TriggerRef("webhook", caller.workspace_id, resource),
+            request.headers.get("idempotency-key"),
         )
-    return queued.job_id
+        body = await _run_body(request, options)
+    except RequestRefused as exc:
+        raise HTTPException(exc.status, exc.reason, exc.headers) from None
+    info = WebhookRequestInfo(
+        headers=header_map(request),
+        query=dict(request.query_params),
+        include_headers=options.include_headers,
+        include_query=options.include_query,
+        wrap_body=options.wrap_body,
+    )
+    shapes = _shapes(request)
+    async with store_of(request).transaction() as tx:
+        if isinstance(target, str):
+            runnable = await shapes.resolve(tx, caller.workspace_id, target)
+            script, shape = runnable.script, runnable.shape
+        else:
+            script, shape = target, shapes.shape_of(target)
+        preprocess = shape.has_preprocessor and not options.skip_preprocessor
+        args = build_webhook_args(body, info, shape if preprocess else RunnableShape())
+        job = NewJob(
+            workspace_id=caller.workspace_id,
+            args=args,
+            permissioned_as=caller.identity.permissioned_as,
+            permissioned_as_email=caller.email,
+            created_by=caller.username,
+            runnable_path=script.path,
+            script_hash=script.hash,
+            trigger=path,
+            trigger_kind="webhook",
+            delay_s=options.delay_s,
+            retry=options.retry,
+            dedup_key=key,
+            apply_preprocessor=preprocess,
+        )
+        (queued,) = await enqueue(tx, [job])
+        if queued.created:
+            await audit.record(
+                tx,
+                caller.identity,
+                caller.workspace_id,
+                "jobs.run",
+                resource,
+                action="execute",
+                parameters={"job_id": str(queued.job_id)},
+            )
+    return queued
 
 
 def _runnable_path(request: Request, caller: Caller) -> str:
@@ -132,7 +239,7 @@ def _runnable_path(request: Request, caller: Caller) -> str:
 async def run_by_path(request: Request, caller: Caller) -> Response:
     """Enqueue the latest version of a script; 201 with the job id."""
     path = _runnable_path(request, caller)
-    return PlainTextResponse(str(await _submit(request, caller, path)), 201)
+    return PlainTextResponse(str((await _submit(request, caller, path)).job_id), 201)
 
 
 async def run_by_hash(request: Request, caller: Caller) -> Response:
@@ -142,30 +249,65 @@ async def run_by_hash(request: Request, caller: Caller) -> Response:
         script = await script_by_hash(tx, caller.workspace_id, version)
     require_run_scope(caller, script.path)
     require_visible(caller, script.path, "script")
-    return PlainTextResponse(str(await _submit(request, caller, version=version)), 201)
+    return PlainTextResponse(str((await _submit(request, caller, script)).job_id), 201)
 
 
 async def run_wait_result(request: Request, caller: Caller) -> Response:
-    """Run a script and answer its result: 200 when it succeeded, 500 with the error if not."""
+    """Run a script and answer its result (see the module docstring)."""
     path = _runnable_path(request, caller)
-    job_id = await _submit(request, caller, path)
-    done = await wait_for_completion(
-        store_of(request), caller.workspace_id, job_id, WAIT_RESULT_TIMEOUT_S, WAIT_POLL_S
-    )
-    if done is None:
-        return error_response(
-            500, f"timeout after {WAIT_RESULT_TIMEOUT_S:.0f}s waiting for job {job_id}"
+    queued = await _submit(request, caller, path)
+    timeout_s = _settings(request).http_route_sync_timeout_s
+    store = store_of(request)
+    try:
+        done = await wait_while_connected(
+            store, caller.workspace_id, queued.job_id, request.receive, timeout_s
         )
-    return JSONResponse(done["result"], 200 if done["success"] else 500)
+    except ClientDisconnected:
+        if queued.created:
+            await _cancel(request, caller, queued.job_id)
+        # Nobody reads this answer: the client has gone.
+        return Response(status_code=499)
+    if done is None:
+        return error_response(504, f"timeout after {timeout_s:g}s waiting for job {queued.job_id}")
+    try:
+        return result_response(done, failed_status=FAILED_JOB_STATUS)
+    except RequestRefused as exc:
+        return error_response(exc.status, exc.reason)
+
+
+async def _cancel(request: Request, caller: Caller, job_id: UUID) -> None:
+    """Cancel the job of a client that went away before its result."""
+    try:
+        async with store_of(request).transaction() as tx:
+            await cancel_job(tx, caller.workspace_id, job_id, caller.username, CONNECTION_BROKE)
+    except NotFound:
+        return  # it completed meanwhile
+    logger.info(
+        "webhook job %s canceled: %s",
+        job_id,
+        CONNECTION_BROKE,
+        extra={"action": "job_canceled", "kind": "webhook"},
+    )
+
+
+async def run_flow(request: Request, caller: Caller) -> Response:
+    """Flows are not runnable yet: 501 saying so."""
+    raise HTTPException(501, FLOWS_NOT_RUNNABLE)
 
 
 _PREFIX = "/w/{workspace}/jobs"
 routes = [
     Route(f"{_PREFIX}/run/p/{{path:path}}", in_workspace(run_by_path), methods=["POST"]),
     Route(f"{_PREFIX}/run/h/{{hash}}", in_workspace(run_by_hash), methods=["POST"]),
+    Route(f"{_PREFIX}/run/f/{{path:path}}", in_workspace(run_flow), methods=["POST"]),
     Route(
         f"{_PREFIX}/run_wait_result/p/{{path:path}}",
         in_workspace(run_wait_result),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        f"{_PREFIX}/run_wait_result/f/{{path:path}}",
+        in_workspace(run_flow),
         methods=["GET", "POST"],
     ),
 ]

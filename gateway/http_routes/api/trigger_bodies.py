@@ -10,11 +10,14 @@ Shared fields: `path`, `script_path`, `is_flow`, `mode` (or the legacy `enabled`
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import InvalidInput
+from gateway.http_routes.routes.cors import normalized_origins
+from gateway.http_routes.routes.router import route_path_key
 from gateway.jobs.retry import RetryPolicy, RetryPolicyError
 from gateway.store.trigger_tables import TRIGGER_TABLES
 from gateway.triggers.filters import FilterError, validate_filters
@@ -22,7 +25,6 @@ from gateway.triggers.filters import FilterError, validate_filters
 Mode = Literal["enabled", "disabled", "suspended"]
 ROUTE_SEGMENT: Final = re.compile(r"^:?[-\w]+$")
 ROUTE_TAIL: Final = re.compile(r"^\*[-\w]+$")
-ROUTE_PARAMETER: Final = re.compile(r"(/?)([:*])[-\w]+")
 LOCAL_PART: Final = re.compile(r"^[\w.+-]{1,255}$")
 
 
@@ -98,11 +100,34 @@ def _check_filters(filters: list[Any]) -> None:
 
 
 class StaticAssetConfig(_Part):
-    """Where an HTTP route's static asset lives."""
+    """Where an HTTP route's static files live: a `directory` under the instance's static root
+    (with the `filename` of a single asset in it), or Windmill's object storage key `s3`, which
+    is accepted but not served."""
 
-    s3: str
+    s3: str | None = None
     storage: str | None = None
+    directory: str | None = None
     filename: str | None = None
+
+    def check(self, website: bool) -> None:
+        """Refuse a config that names no place, or one that could leave the static root."""
+        if (self.s3 is None) == (self.directory is None):
+            raise InvalidInput("static_asset_config", "give either directory or s3")
+        if self.directory is not None:
+            directory = PurePosixPath(self.directory)
+            if directory.is_absolute() or ".." in directory.parts or "\\" in self.directory:
+                raise InvalidInput(
+                    "static_asset_config.directory",
+                    "must be a relative path under the static root, without ..",
+                )
+            if not website and not self.filename:
+                raise InvalidInput(
+                    "static_asset_config.filename", "required: the file of the directory to serve"
+                )
+        if self.filename is not None and (
+            not self.filename or "/" in self.filename or self.filename in (".", "..")
+        ):
+            raise InvalidInput("static_asset_config.filename", "must be a file name, without /")
 
 
 class HttpBody(TriggerBody):
@@ -144,18 +169,28 @@ class HttpBody(TriggerBody):
                 "authentication_resource_path",
                 f"required with authentication_method {self.authentication_method}",
             )
-        if self.allowed_origins:
-            raise InvalidInput("allowed_origins", "restricting CORS origins is not supported yet")
+        if self.static_asset_config is not None:
+            self.static_asset_config.check(self.is_static_website)
+        elif self.is_static_website:
+            raise InvalidInput("static_asset_config", "required by a static website")
+        self.origins()
+
+    def origins(self) -> list[str] | None:
+        """The CORS origins as stored: normalized; None (every origin) when none are given."""
+        try:
+            return normalized_origins(self.allowed_origins or ())
+        except ValueError as exc:
+            raise InvalidInput("allowed_origins", str(exc)) from None
 
     def route_key(self, workspace_id: str) -> str:
         """The route with parameter names erased, which two routes may not share per method."""
-        key = ROUTE_PARAMETER.sub(r"\1\2key", self.route_path)
-        return f"{workspace_id}/{key}" if self.workspaced_route else key
+        return route_path_key(self.route_path, workspace_id if self.workspaced_route else None)
 
     def config(self, workspace_id: str) -> dict[str, Any]:
         values = super().config(workspace_id)
         values["request_type"] = self.request_type or ("async" if self.is_async else "sync")
         values["route_path_key"] = self.route_key(workspace_id)
+        values["allowed_origins"] = self.origins()
         return values
 
 

@@ -2,24 +2,28 @@
 
 A request goes through, in this order (reference 4.9):
 
-1. HEAD and OPTIONS: an empty 200; a method no route can have: 405;
+1. HEAD: an empty 200; OPTIONS: a CORS preflight answered against the route the browser asks
+   for (a plain OPTIONS: an empty 200); a method no route can have: 405;
 2. the route for the method and path (404, or 405 when another method has one);
 3. `windmill` authentication;
 4. the body, read under the size limit (413) and parsed by content type (400, 415);
 5. `api_key`, `basic_http` or `signature` authentication (a provider's challenge is answered
    here);
-6. the job, committed (parked when the trigger is suspended: 200 text);
+6. a static route's file (`static.py`), or else the job, committed (parked when the trigger is
+   suspended: 200 text);
 7. the answer by request type: `async` 201 with the job id (Windmill's status; 202 is not used),
    `sync` the job's result once it completes (504 after the timeout; a client that leaves cancels
    the job it created), `sync_sse` a stream of the job's progress.
 
-Every answer carries the CORS headers; a refusal is `{"error": reason}`.
+Every answer carries the CORS headers of the route's `allowed_origins` (`cors.py`; before a
+route is found, those of every origin); a refusal is `{"error": reason}`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 from urllib.parse import unquote
 from uuid import UUID
@@ -36,20 +40,20 @@ from gateway.http_routes.routes.auth import (
     check_basic,
 )
 from gateway.http_routes.routes.body import ParsedBody, media_type, parse_body, read_body
+from gateway.http_routes.routes.cors import ALL_METHODS, ANY, CorsPolicy
 from gateway.http_routes.routes.errors import RequestRefused, RouteMisconfigured
 from gateway.http_routes.routes.http_args import HttpRequestInfo
 from gateway.http_routes.routes.responses import (
-    ALL_METHODS,
     empty,
     job_created,
     refusal,
     result_response,
     suspended,
     timed_out,
-    with_cors,
 )
 from gateway.http_routes.routes.signatures import Challenge, SignatureAuth, SignedRequest
 from gateway.http_routes.routes.sse import job_events, sse_response
+from gateway.http_routes.routes.static import StaticFiles
 from gateway.http_routes.routes.submit import RouteJobs, default_creator
 from gateway.http_routes.routes.table import METHODS, HttpRoute, LiveRouteTable, RouteMatch
 from gateway.http_routes.routes.waiting import ClientDisconnected, wait_while_connected
@@ -74,6 +78,20 @@ class RouteOptions:
     auth_cache_s: float = 10.0
     sse_ping_interval_s: float = 5.0
     public_base_url: str | None = None
+    static_root: Path | None = None
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One request, and the route it reached once that is known (for its CORS headers)."""
+
+    request: Request
+    route: HttpRoute | None = None
+
+    @property
+    def cors(self) -> CorsPolicy:
+        """The CORS policy of the answer."""
+        return self.route.cors if self.route is not None else ANY
 
 
 class RouteEndpoint:
@@ -87,6 +105,12 @@ class RouteEndpoint:
         self._resources = ResourceReader(store, self._options.auth_cache_s)
         self._windmill = WindmillAuth(store, self._options.auth_cache_s)
         self._signatures = SignatureAuth(self._options.signature_tolerance_s)
+        self._static = StaticFiles(self._options.static_root)
+
+    async def close(self) -> None:
+        """Stop listening for route changes, once the jobs being committed are."""
+        await self._jobs.close()
+        await self.table.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -94,9 +118,10 @@ class RouteEndpoint:
             return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
+        exchange = _Exchange(Request(scope, receive))
+        request = exchange.request
         try:
-            response = await self._answer(request)
+            response = await self._answer(exchange)
         except RouteMisconfigured as exc:
             logger.warning(
                 "%s %s refused: %s",
@@ -115,21 +140,26 @@ class RouteEndpoint:
                 "%s %s failed", request.method, request.url.path, extra={"action": "route_failed"}
             )
             response = refusal(RequestRefused(500, "internal error while serving the route"))
+        exchange.cors.apply(response, request.headers.get("origin"))
         await response(scope, receive, send)
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, exchange: _Exchange) -> Response:
+        request = exchange.request
         method = request.method.lower()
-        if method in ("head", "options"):
+        if method == "head":
             return empty()
+        if method == "options":
+            return await self._options_answer(exchange)
         if method not in METHODS:
             raise RequestRefused(
                 405, f"method {request.method} is not served on routes", {"Allow": ALL_METHODS}
             )
         path, segments = request_path(request.scope)
         found = await self._route(method, path, segments)
-        admitted = await self._admit(found.route, request)
-        if isinstance(admitted, Challenge):
-            return with_cors(Response(admitted.body, 200, media_type=admitted.media_type))
+        exchange.route = found.route
+        admitted = await self._admit(found, request)
+        if isinstance(admitted, Response):
+            return admitted
         body, created_by = admitted
         info = HttpRequestInfo(
             route=found.route.route_path,
@@ -137,7 +167,7 @@ class RouteEndpoint:
             method=method,
             params=found.params,
             query=dict(request.query_params),
-            headers=_header_map(request),
+            headers=header_map(request),
         )
         queued = await self._jobs.submit(
             found.route,
@@ -149,15 +179,15 @@ class RouteEndpoint:
         return await self._respond(found.route, queued, request.receive, created_by)
 
     async def _admit(
-        self, route: HttpRoute, request: Request
-    ) -> tuple[ParsedBody, str] | Challenge:
-        """The parsed body and who calls, once authenticated; or a provider's challenge."""
+        self, found: RouteMatch, request: Request
+    ) -> tuple[ParsedBody, str] | Response:
+        """The parsed body and who calls, once authenticated; or the answer itself: a
+        provider's challenge, or a static route's file."""
+        route = found.route
         created_by = default_creator(route)
         if route.authentication_method == "windmill":
             created_by = await self._windmill.caller(route, request.headers, request.cookies)
-        if route.row["is_static_website"] or route.row["static_asset_config"]:
-            raise RequestRefused(501, "static assets and websites are not served by this gateway")
-        if not route.row["script_path"]:
+        if not route.static and not route.row["script_path"]:
             raise RequestRefused(
                 404, f"Runnable path of HTTP route at path: {route.route_path} is empty"
             )
@@ -171,10 +201,38 @@ class RouteEndpoint:
         raw = await read_body(
             request.receive, self._options.max_body_bytes, request.headers.get("content-length")
         )
+        # The reference's order: the body is parsed (400, 415) before the resource is checked.
         keep_raw = bool(route.row["raw_string"]) or route.authentication_method == "custom_script"
-        body = parse_body(request.headers.get("content-type"), raw, keep_raw=keep_raw)
+        body = (
+            None
+            if route.static
+            else parse_body(request.headers.get("content-type"), raw, keep_raw=keep_raw)
+        )
         challenge = await self._authenticate(route, request, raw)
-        return challenge if challenge is not None else (body, created_by)
+        if challenge is not None:
+            return Response(challenge.body, 200, media_type=challenge.media_type)
+        if body is None:
+            subpath = found.params.get(route.subpath_param, "")
+            return await self._static.serve(route, subpath, request.headers)
+        return body, created_by
+
+    async def _options_answer(self, exchange: _Exchange) -> Response:
+        """A preflight (`Access-Control-Request-Method` and `Origin`) is answered against the
+        route the browser means to call; any other OPTIONS with an empty 200."""
+        request = exchange.request
+        wanted = request.headers.get("access-control-request-method", "").lower()
+        origin = request.headers.get("origin")
+        if not wanted or origin is None:
+            return empty()
+        if wanted not in METHODS:
+            raise RequestRefused(
+                405, f"method {wanted.upper()} is not served on routes", {"Allow": ALL_METHODS}
+            )
+        path, segments = request_path(request.scope)
+        exchange.route = (await self._route(wanted, path, segments)).route
+        return exchange.route.cors.preflight(
+            origin, request.headers.get("access-control-request-headers")
+        )
 
     async def _respond(
         self, route: HttpRoute, queued: Enqueued, receive: Receive, created_by: str
@@ -194,7 +252,7 @@ class RouteEndpoint:
                 timeout_s=timeout_s,
                 ping_interval_s=self._options.sse_ping_interval_s,
             )
-            return with_cors(sse_response(events))
+            return sse_response(events)
         try:
             job = await wait_while_connected(
                 self._store, workspace_id, queued.job_id, receive, timeout_s
@@ -295,7 +353,7 @@ def _trimmed(parts: list[str]) -> tuple[str, list[str]]:
     return "/".join(parts), parts
 
 
-def _header_map(request: Request) -> dict[str, str]:
+def header_map(request: Request) -> dict[str, str]:
     """Every request header by lowercase name; repeated headers joined with `, `."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():

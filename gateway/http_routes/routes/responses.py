@@ -1,5 +1,5 @@
-"""The answers of `/api/r/...`: CORS headers, refusals, job ids, and a sync job's result mapped to
-a response.
+"""The answers of `/api/r/...` (CORS headers are added by `cors.py`): refusals, job ids, and a
+sync job's result mapped to a response (webhooks use the mapping too).
 
 Result mapping (a completed job as `gateway.jobs.read.job_json` gives it):
 
@@ -10,6 +10,8 @@ Result mapping (a completed job as `gateway.jobs.read.job_json` gives it):
   JSON of `result` (empty without it);
 * any other result: its JSON, 200 (422 for a failed job); a successful job with a null result
   answers 204, with no body.
+
+Webhooks answer a failed job with 500 instead of 422, as Windmill does (`failed_status`).
 
 A 204 or 304 carries no body. A status code (200-599), header name or header value the job
 cannot legally set makes a 500 saying which.
@@ -27,12 +29,6 @@ from starlette.responses import Response
 
 from gateway.http_routes.routes.errors import RequestRefused
 
-ALL_METHODS: Final = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
-CORS_HEADERS: Final = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": ALL_METHODS,
-    "access-control-allow-headers": "content-type, authorization",
-}
 _SPECIAL_KEYS: Final = {
     "status": ("windmill_status_code", "wm_status_code"),
     "content_type": ("windmill_content_type", "wm_content_type"),
@@ -43,17 +39,9 @@ _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
-def with_cors(response: Response) -> Response:
-    """`response` with the CORS headers it does not set already."""
-    for name, value in CORS_HEADERS.items():
-        if name not in response.headers:
-            response.headers[name] = value
-    return response
-
-
 def refusal(exc: RequestRefused) -> Response:
     """`{"error": reason}` with the refusal's status and headers."""
-    return with_cors(json_response({"error": exc.reason}, exc.status, exc.headers))
+    return json_response({"error": exc.reason}, exc.status, exc.headers)
 
 
 def json_response(
@@ -69,12 +57,12 @@ def _compact(value: Any) -> str:
 
 def empty() -> Response:
     """An empty 200 (HEAD and OPTIONS)."""
-    return with_cors(Response(status_code=200))
+    return Response(status_code=200)
 
 
 def job_created(job_id: UUID) -> Response:
     """201 with the job id as text (an `async` route)."""
-    return with_cors(Response(str(job_id), 201, media_type="text/plain"))
+    return Response(str(job_id), 201, media_type="text/plain")
 
 
 def suspended(trigger_path: str) -> Response:
@@ -82,7 +70,7 @@ def suspended(trigger_path: str) -> Response:
     message = (
         f"Trigger {trigger_path} is in suspended mode, jobs are added to the queue but suspended"
     )
-    return with_cors(Response(message, 200, media_type="text/plain"))
+    return Response(message, 200, media_type="text/plain")
 
 
 def timed_out(job_id: UUID, timeout_s: float) -> Response:
@@ -91,11 +79,12 @@ def timed_out(job_id: UUID, timeout_s: float) -> Response:
         "error": f"timeout after {timeout_s:g}s waiting for job {job_id}",
         "job_id": str(job_id),
     }
-    return with_cors(json_response(body, 504))
+    return json_response(body, 504)
 
 
-def result_response(job: Mapping[str, Any]) -> Response:
-    """A completed job's response (see the module docstring)."""
+def result_response(job: Mapping[str, Any], failed_status: int = 422) -> Response:
+    """A completed job's response (see the module docstring); a failed job's status, unless the
+    result sets one, is `failed_status`."""
     result = job["result"]
     failed = not job["success"]
     special = (
@@ -105,14 +94,14 @@ def result_response(job: Mapping[str, Any]) -> Response:
     )
     if not any(value is not None for value in special.values()):
         if result is None and not failed:
-            return with_cors(Response(status_code=204))
-        return with_cors(json_response(result, 422 if failed else 200))
+            return Response(status_code=204)
+        return json_response(result, failed_status if failed else 200)
     assert isinstance(result, dict)
     has_result = "result" in result
-    status = _status(special["status"], failed, has_result)
+    status = _status(special["status"], failed_status if failed else None, has_result)
     headers = _headers(special["headers"])
     if status in _BODILESS:
-        return with_cors(Response(status_code=status, headers=headers))
+        return Response(status_code=status, headers=headers)
     content_type = special["content_type"]
     if content_type is not None:
         if not isinstance(content_type, str) or not _HEADER_VALUE.fullmatch(content_type):
@@ -120,19 +109,19 @@ def result_response(job: Mapping[str, Any]) -> Response:
         inner = result.get("result")
         text = "" if not has_result else inner if isinstance(inner, str) else _compact(inner)
         headers["content-type"] = content_type
-        return with_cors(Response(text, status, headers))
+        return Response(text, status, headers)
     if not has_result:
-        return with_cors(Response(status_code=status, headers=headers))
-    return with_cors(json_response(result["result"], status, headers))
+        return Response(status_code=status, headers=headers)
+    return json_response(result["result"], status, headers)
 
 
 def _first(result: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return next((result[key] for key in keys if result.get(key) is not None), None)
 
 
-def _status(code: Any, failed: bool, has_result: bool) -> int:
+def _status(code: Any, failed_status: int | None, has_result: bool) -> int:
     if code is None:
-        return 422 if failed else 200 if has_result else 204
+        return failed_status or (200 if has_result else 204)
     if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
         raise RequestRefused(500, f"the job's windmill_status_code {code!r} is not an HTTP status")
     return code

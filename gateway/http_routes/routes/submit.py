@@ -1,12 +1,23 @@
-"""From an accepted route request to a committed job.
+"""From an accepted route request to a committed job, with the jobs of concurrent requests
+committed together (group commit).
 
 The job runs the trigger's script (latest version, pinned) as the trigger's owner, with the
 trigger's retry policy and error handler; `trigger_kind` is `http` and `trigger` the trigger's
 path. An `Idempotency-Key` becomes the job's dedup key, so a retried request gets the first job.
+
+Group commit: a request's job joins the batch of the next transaction, and the request is
+answered once that transaction committed. A few transactions run at once (one on SQLite, whose
+writes are serial anyway); the requests that arrive while they run form the next batches, so a
+busy instance commits many jobs per transaction while a quiet one commits each at once. A batch
+whose transaction fails is retried job by job, so that one request's bad job (args the database
+refuses) fails that request alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import dataclass
 from typing import Final
 
 from gateway.errors import NotFound
@@ -16,10 +27,23 @@ from gateway.http_routes.routes.http_args import HttpRequestInfo, build_http_arg
 from gateway.http_routes.routes.table import HttpRoute
 from gateway.jobs.enqueue import enqueue
 from gateway.jobs.model import Enqueued, NewJob
-from gateway.store import Store
-from gateway.triggers.runnables import FLOW_TARGETS_UNSUPPORTED, RunnableShapes, job_dedup_key
+from gateway.listeners.lease import TriggerRef
+from gateway.store import Store, Transaction
+from gateway.triggers.runnables import (
+    FLOW_TARGETS_UNSUPPORTED,
+    Runnable,
+    RunnableShapes,
+    TriggerTarget,
+    job_dedup_key,
+)
+
+logger = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY: Final = 255
+MAX_BATCH: Final = 256
+"""The most jobs one transaction commits."""
+CONCURRENT_COMMITS: Final = 4
+"""Transactions of route jobs in flight at once on a store that writes in parallel."""
 
 
 def default_creator(route: HttpRoute) -> str:
@@ -27,21 +51,63 @@ def default_creator(route: HttpRoute) -> str:
     return f"HTTP-{route.trigger.path}"
 
 
-def dedup_key(route: HttpRoute, idempotency_key: str | None) -> str | None:
-    """The job dedup key of an `Idempotency-Key` header; 400 when the key is too long."""
+def dedup_key(trigger: TriggerRef, idempotency_key: str | None) -> str | None:
+    """The job dedup key of an `Idempotency-Key` header sent to `trigger` (a route, or a
+    webhook's runnable: `webhook:<path>:<key>`); 400 when the key is empty or too long."""
     if idempotency_key is None:
         return None
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise RequestRefused(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    return job_dedup_key(route.trigger, idempotency_key)
+    return job_dedup_key(trigger, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One request waiting for its job to be committed."""
+
+    route: HttpRoute
+    target: TriggerTarget
+    body: ParsedBody
+    info: HttpRequestInfo
+    created_by: str
+    dedup_key: str | None
+    answer: asyncio.Future[Enqueued]
+
+    def job(self, runnable: Runnable) -> NewJob:
+        """The job of this request."""
+        target = self.target
+        return NewJob(
+            workspace_id=self.route.trigger.workspace_id,
+            args=build_http_args(
+                self.body, self.info, runnable.shape, wrap_body=bool(self.route.row["wrap_body"])
+            ),
+            permissioned_as=target.permissioned_as,
+            permissioned_as_email=target.email,
+            created_by=self.created_by,
+            runnable_path=runnable.script.path,
+            script_hash=runnable.script.hash,
+            trigger=self.route.trigger.path,
+            trigger_kind="http",
+            retry=target.retry,
+            error_handler=target.error_handler,
+            dedup_key=self.dedup_key,
+            apply_preprocessor=runnable.shape.has_preprocessor,
+            suspended=target.suspended,
+        )
 
 
 class RouteJobs:
-    """Enqueues the jobs of route requests."""
+    """Enqueues the jobs of route requests, concurrent ones in one transaction."""
 
-    def __init__(self, store: Store, shapes: RunnableShapes | None = None) -> None:
+    def __init__(
+        self, store: Store, shapes: RunnableShapes | None = None, max_batch: int = MAX_BATCH
+    ) -> None:
         self._store = store
         self._shapes = shapes if shapes is not None else RunnableShapes()
+        self._max_batch = max_batch
+        self._max_committers = 1 if store.dialect == "sqlite" else CONCURRENT_COMMITS
+        self._waiting: list[_Request] = []
+        self._committers: set[asyncio.Task[None]] = set()
 
     async def submit(
         self,
@@ -52,41 +118,96 @@ class RouteJobs:
         created_by: str,
         idempotency_key: str | None,
     ) -> Enqueued:
-        """Enqueue the request's job and commit; the earlier job for a repeated idempotency key."""
+        """Enqueue the request's job; once committed, its id (the earlier job's for a repeated
+        idempotency key)."""
         target = route.target
         if target is None:
             raise RouteMisconfigured(route.target_error or "the trigger cannot create jobs")
         if target.is_flow:
             raise RequestRefused(501, FLOW_TARGETS_UNSUPPORTED)
-        key = dedup_key(route, idempotency_key)
-        workspace_id = route.trigger.workspace_id
-        async with self._store.transaction() as tx:
+        key = dedup_key(route.trigger, idempotency_key)
+        answer: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(route, target, body, info, created_by, key, answer))
+        if len(self._committers) < self._max_committers:
+            committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
+        return await answer
+
+    async def close(self) -> None:
+        """Wait for the jobs being committed."""
+        await asyncio.gather(*self._committers, return_exceptions=True)
+
+    async def _commit_waiting(self) -> None:
+        """Commit batches of the waiting requests until none is left."""
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
             try:
-                runnable = await self._shapes.resolve(tx, workspace_id, target.script_path)
+                await self._commit_batch(batch)
+            except BaseException:
+                # Cancelled: the loop is closing, nobody may wait forever.
+                for request in [*batch, *self._waiting]:
+                    request.answer.cancel()
+                self._waiting.clear()
+                raise
+
+    async def _commit_batch(self, batch: list[_Request]) -> None:
+        """Commit `batch` in one transaction, or, when that fails, each of its jobs alone."""
+        try:
+            outcomes = await self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _answer(batch[0], exc)
+                return
+            logger.warning(
+                "a group commit of %d route jobs failed (%s); committing them one by one",
+                len(batch),
+                exc,
+                extra={"action": "group_commit_split"},
+            )
+            for request in batch:
+                await self._commit_batch([request])
+            return
+        for request, outcome in zip(batch, outcomes, strict=True):
+            _answer(request, outcome)
+
+    async def _commit(self, batch: list[_Request]) -> list[Enqueued | RequestRefused]:
+        """One transaction for the jobs of `batch`; each request's outcome, in order."""
+        async with self._store.transaction() as tx:
+            runnables: dict[tuple[str, str], Runnable | NotFound] = {}
+            refused: dict[int, RequestRefused] = {}
+            jobs: list[NewJob] = []
+            for index, request in enumerate(batch):
+                runnable = await self._runnable(tx, request, runnables)
+                if isinstance(runnable, NotFound):
+                    refused[index] = RequestRefused(404, str(runnable))
+                else:
+                    jobs.append(request.job(runnable))
+            queued = iter(await enqueue(tx, jobs))
+        return [refused.get(index) or next(queued) for index in range(len(batch))]
+
+    async def _runnable(
+        self,
+        tx: Transaction,
+        request: _Request,
+        known: dict[tuple[str, str], Runnable | NotFound],
+    ) -> Runnable | NotFound:
+        """The script a request runs, looked up once per batch; NotFound when it is missing."""
+        key = (request.route.trigger.workspace_id, request.target.script_path)
+        if key not in known:
+            try:
+                known[key] = await self._shapes.resolve(tx, *key)
             except NotFound as exc:
-                raise RequestRefused(404, str(exc)) from None
-            args = build_http_args(
-                body, info, runnable.shape, wrap_body=bool(route.row["wrap_body"])
-            )
-            [queued] = await enqueue(
-                tx,
-                [
-                    NewJob(
-                        workspace_id=workspace_id,
-                        args=args,
-                        permissioned_as=target.permissioned_as,
-                        permissioned_as_email=target.email,
-                        created_by=created_by,
-                        runnable_path=runnable.script.path,
-                        script_hash=runnable.script.hash,
-                        trigger=route.trigger.path,
-                        trigger_kind="http",
-                        retry=target.retry,
-                        error_handler=target.error_handler,
-                        dedup_key=key,
-                        apply_preprocessor=runnable.shape.has_preprocessor,
-                        suspended=target.suspended,
-                    )
-                ],
-            )
-        return queued
+                known[key] = exc
+        return known[key]
+
+
+def _answer(request: _Request, outcome: Enqueued | Exception) -> None:
+    """Give a waiting request its outcome, unless it stopped waiting."""
+    if request.answer.done():
+        return
+    if isinstance(outcome, Enqueued):
+        request.answer.set_result(outcome)
+    else:
+        request.answer.set_exception(outcome)

@@ -16,6 +16,8 @@ request that finds it stale:
 
 No background task: the notification subscription is held open from the first request until
 `close()`, and drained by requests.
+
+A static website's route also answers every path below it (`<route>/*wm_subpath`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gateway.http_routes.routes.cors import ANY, CorsPolicy
 from gateway.http_routes.routes.router import Router, RouteSyntaxError, Segment, parse_route
 from gateway.jobs.retry import RetryPolicyError
 from gateway.listeners.lease import TriggerRef
@@ -38,6 +41,8 @@ from gateway.triggers.runnables import TriggerTarget
 logger = logging.getLogger(__name__)
 
 METHODS: Final = ("get", "post", "put", "delete", "patch")
+WEBSITE_SUBPATH: Final = "wm_subpath"
+"""The catch-all parameter of the paths below a static website's route."""
 
 
 async def routes_changed(tx: Transaction) -> None:
@@ -56,15 +61,18 @@ class HttpRoute:
     row: Mapping[str, Any]
     target: TriggerTarget | None
     target_error: str | None
+    cors: CorsPolicy
 
     @classmethod
     def from_row(cls, row: Row) -> HttpRoute:
         """Read an `http_trigger` row."""
         trigger = TriggerRef("http", row["workspace_id"], row["path"])
+        # A static website answers every origin, whatever its route says.
+        cors = ANY if row.get("is_static_website") else CorsPolicy.of(row.get("allowed_origins"))
         try:
-            return cls(trigger, row, TriggerTarget.from_row(trigger, row), None)
+            return cls(trigger, row, TriggerTarget.from_row(trigger, row), None, cors)
         except RetryPolicyError as exc:
-            return cls(trigger, row, None, f"the trigger's retry policy is invalid: {exc}")
+            return cls(trigger, row, None, f"the trigger's retry policy is invalid: {exc}", cors)
 
     @property
     def route_path(self) -> str:
@@ -85,6 +93,23 @@ class HttpRoute:
     def suspended(self) -> bool:
         """Jobs of a suspended route are parked until the trigger is resumed."""
         return bool(self.row["mode"] == "suspended")
+
+    @property
+    def website(self) -> bool:
+        """The route serves a static website (`<route>` and every path below it)."""
+        return bool(self.row.get("is_static_website"))
+
+    @property
+    def subpath_param(self) -> str:
+        """The parameter holding the path below a website's route: its own catch-all, if its
+        route ends with one, else `wm_subpath`."""
+        last = self.route_path.rstrip("/").rsplit("/", 1)[-1]
+        return last[1:] if last.startswith("*") else WEBSITE_SUBPATH
+
+    @property
+    def static(self) -> bool:
+        """The route serves files instead of creating jobs."""
+        return self.website or bool(self.row.get("static_asset_config"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +141,13 @@ class RouteTable:
             segments = (Segment("static", route.trigger.workspace_id), *segments)
         router = self._routers.get(str(route.row["http_method"]).lower())
         if router is None or not router.add(segments, route):
-            logger.warning(
-                "http route %s skipped: another route answers %s %s",
-                route.trigger,
-                str(route.row["http_method"]).upper(),
-                route.route_path,
-                extra={"action": "route_skipped"},
-            )
+            _taken(route, route.route_path)
             return
         self.size += 1
+        if route.website and (not segments or segments[-1].kind != "rest"):
+            below = (*segments, Segment("rest", WEBSITE_SUBPATH))
+            if not router.add(below, route):
+                _taken(route, f"{route.route_path}/*{WEBSITE_SUBPATH}")
 
     def match(self, method: str, path: Sequence[str]) -> RouteMatch | None:
         """The route answering `method` (lowercase) on the decoded path segments, or None."""
@@ -135,6 +158,16 @@ class RouteTable:
     def methods_matching(self, path: Sequence[str]) -> list[str]:
         """The methods some route answers on `path` (for a 405's `Allow`)."""
         return [method for method, router in self._routers.items() if router.match(path)]
+
+
+def _taken(route: HttpRoute, route_path: str) -> None:
+    logger.warning(
+        "http route %s skipped: another route answers %s %s",
+        route.trigger,
+        str(route.row["http_method"]).upper(),
+        route_path,
+        extra={"action": "route_skipped"},
+    )
 
 
 class LiveRouteTable:

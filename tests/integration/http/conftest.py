@@ -157,7 +157,7 @@ async def served_routes(gateway: Gateway, options: RouteOptions) -> AsyncIterato
         ):
             yield Served(gateway.store, endpoint, client, base_url)
     finally:
-        await endpoint.table.close()
+        await endpoint.close()
 
 
 @pytest.fixture

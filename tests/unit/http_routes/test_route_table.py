@@ -29,6 +29,7 @@ def _row(route_path: str, method: str = "post", **columns: Any) -> dict[str, Any
         "workspaced_route": False,
         "authentication_method": "none",
         "request_type": "sync",
+        "allowed_origins": None,
         **columns,
     }
 
@@ -62,6 +63,8 @@ class RoutesStoreTwin:
         return {"routes": len(self.rows), "last_edit": None, "edits": self.edits}
 
     async def fetch_all(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        if query == "list_http_triggers":
+            return [row for row in self.rows if row["workspace_id"] == params["workspace_id"]]
         assert query == "http_routes_list_served"
         self.table_reads += 1
         rows = list(self.rows)

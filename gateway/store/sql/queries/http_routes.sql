@@ -3,7 +3,7 @@
 SELECT path, script_path, is_flow, workspace_id, edited_by, email, permissioned_as, edited_at,
        error_handler_path, error_handler_args, retry, mode, route_path, route_path_key,
        http_method, authentication_method, authentication_resource_path, static_asset_config,
-       is_static_website, workspaced_route, wrap_body, raw_string, request_type
+       is_static_website, workspaced_route, wrap_body, raw_string, request_type, allowed_origins
 FROM http_trigger
 WHERE mode IN ('enabled', 'suspended')
 ORDER BY workspace_id, path;
