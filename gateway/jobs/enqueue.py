@@ -26,15 +26,18 @@ def new_job_id() -> UUID:
     return uuid.uuid4()
 
 
-async def enqueue(tx: Transaction, jobs: Sequence[NewJob]) -> list[Enqueued]:
+async def enqueue(
+    tx: Transaction, jobs: Sequence[NewJob], known: Sequence[Script] = ()
+) -> list[Enqueued]:
     """Enqueue `jobs` inside `tx`; a job whose dedup key was seen returns the earlier job.
 
     Plain jobs are written with one statement per table for the whole batch; jobs wrapped for a
-    retry policy or an error handler are written one by one.
+    retry policy or an error handler are written one by one. `known` are script versions the
+    caller has read already (jobs pinned to them by hash need no second read).
     """
     ids = [new_job_id() for _ in jobs]
     earlier = await _seen_before(tx, jobs, ids)
-    scripts: dict[tuple[str, str | int], Script] = {}
+    scripts: dict[tuple[str, str | int], Script] = {(s.workspace_id, s.hash): s for s in known}
     plain: list[JobRecord] = []
     results: list[Enqueued] = []
     for job, job_id in zip(jobs, ids, strict=True):

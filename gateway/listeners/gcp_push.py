@@ -264,7 +264,7 @@ class GcpPushEndpoint:
         try:
             async with self._store.transaction() as tx:
                 prepared = await prepare_jobs(tx, trigger, row, [event], self._shapes)
-                enqueued = await enqueue(tx, prepared.jobs)
+                enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
                 for rejected in prepared.rejected:
                     await quarantine_event(tx, trigger, rejected.event, rejected.reason)
         except Exception as exc:

@@ -52,7 +52,7 @@ class TriggerJobSink:
             if not await holds_lease(tx, lease):
                 raise LeaseLost(trigger, lease.server_id)
             prepared = await prepare_jobs(tx, trigger, lease.row, kept, self._shapes)
-            enqueued = await enqueue(tx, prepared.jobs)
+            enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
             for rejected in prepared.rejected:
                 await quarantine_event(tx, trigger, rejected.event, rejected.reason)
         for rejected in prepared.rejected:

@@ -244,5 +244,5 @@ async def _submit(tx: Transaction, entry: QuarantinedEvent, shapes: RunnableShap
     prepared = await prepare_jobs(tx, trigger, row, [event], shapes)
     if prepared.rejected:
         return Redrive(None, prepared.rejected[0].reason)
-    [queued] = await enqueue(tx, prepared.jobs)
+    [queued] = await enqueue(tx, prepared.jobs, known=prepared.scripts)
     return Redrive(queued.job_id, None)

@@ -168,6 +168,8 @@ class PreparedJobs:
 
     jobs: tuple[NewJob, ...]
     rejected: tuple[Rejected, ...]
+    scripts: tuple[Script, ...] = ()
+    """The script versions the jobs run, already read (so the enqueue need not read them)."""
 
 
 async def prepare_jobs(
@@ -199,7 +201,7 @@ async def prepare_jobs(
             jobs.append(target.new_job(event, runnable))
         except Exception as exc:  # one bad event must not hold back the rest of its batch
             rejected.append(Rejected(event, _describe(exc)))
-    return PreparedJobs(tuple(jobs), tuple(rejected))
+    return PreparedJobs(tuple(jobs), tuple(rejected), (runnable.script,))
 
 
 def _describe(exc: BaseException) -> str:
