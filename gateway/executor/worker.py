@@ -63,6 +63,8 @@ class Executor:
         self.base_url = settings.base_url
         """Where jobs reach this gateway's API (set to the bound address once HTTP is up)."""
         self._slots = settings.executor_slots
+        self._capacity = 2 * self._slots
+        self._permits = asyncio.Semaphore(max(1, self._slots))
         self._scripts = ScriptCache(store)
         self._warm = WarmPool(max_per_version=self._slots)
         self._completions = CompletionWriter(store)
@@ -139,8 +141,9 @@ class Executor:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
-            free = self._slots - len(self._running)
-            # Claim in batches: waiting until half the slots are free halves the claims per job.
+            # Up to `slots` jobs wait, claimed, for a slot: a slot that frees starts the next job
+            # at once, and claims come in batches of at least half the slots.
+            free = self._capacity - len(self._running)
             if free > 0 and (free * 2 >= self._slots or not self._running):
                 limit = min(free, self._settings.job_claim_batch)
                 claimed: list[tuple[ClaimedJob, str]] = []
@@ -198,7 +201,8 @@ class Executor:
         entry = self._running[job.id]
         started = time.monotonic()
         try:
-            outcome = await self._execute(job, entry.token, logs)
+            async with self._permits:
+                outcome = await self._execute(job, entry.token, logs)
         except asyncio.CancelledError:
             if entry.shutting_down:
                 await self._give_back(job, logs)
