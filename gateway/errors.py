@@ -1,15 +1,15 @@
 """The gateway's exception tree. Foreign exceptions are mapped into it once, at the edge.
 
-    GatewayError
-     ├── ConfigError              a setting, a database URL or a file cannot be used
-     ├── StoreError               the database failed or cannot be reached
-     │    └── DatabaseUnavailable
-     ├── InvalidInput             a request or a declaration is wrong: HTTP 400 naming the field
-     ├── NotFound                 the object does not exist (or is not visible): HTTP 404
-     ├── Conflict                 the object exists already / the write would clash: HTTP 409
-     ├── Forbidden                the caller may not do this: HTTP 403
-     └── LeaseLost                this instance no longer holds the trigger it writes for
-                                  (raised as gateway.listeners.lease.LeaseLost, naming the trigger)
+GatewayError
+ ├── ConfigError              a setting, a database URL or a file cannot be used
+ ├── StoreError               the database failed or cannot be reached
+ │    └── DatabaseUnavailable
+ ├── InvalidInput             a request or a declaration is wrong: HTTP 400 naming the field
+ ├── NotFound                 the object does not exist (or is not visible): HTTP 404
+ ├── Conflict                 the object exists already / the write would clash: HTTP 409
+ ├── Forbidden                the caller may not do this: HTTP 403
+ └── LeaseLost                this instance no longer holds the trigger it writes for
+                              (raised as gateway.listeners.lease.LeaseLost, naming the trigger)
 """
 
 from __future__ import annotations

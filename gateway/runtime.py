@@ -18,7 +18,10 @@ from gateway.http_routes.app import create_app
 from gateway.listeners.registry import listener_factories
 from gateway.listeners.sql_lease_store import SqlLeaseStore
 from gateway.listeners.supervisor import LeaseSupervisor, LeaseTimings
+from gateway.observability.alert_rules import AlertRules
 from gateway.observability.alerts import StoreAlertSink
+from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.source_lag import LagProbe
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.store.migrations import migrate, pending_migrations
@@ -46,19 +49,24 @@ class Gateway:
         self.settings = settings
         self.store = store
         self.instance_name = settings.instance_name
-        self.executor = Executor(store, settings)
+        self.metrics = GatewayMetrics(settings.instance_name)
+        self.lags = LagProbe(
+            store, ttl_s=settings.source_lag_cache_s, timeout_s=settings.source_lag_timeout_s
+        )
+        self.executor = Executor(store, settings, metrics=self.metrics)
         factories = listener_factories(store, settings)
         alerts = StoreAlertSink(store)
         self.listeners = LeaseSupervisor(
             settings.instance_name,
             store=SqlLeaseStore(store),
             factories=factories,
-            sink=TriggerJobSink(store),
+            sink=TriggerJobSink(store, metrics=self.metrics),
             alerts=alerts,
             timings=LeaseTimings.from_settings(settings),
             clock=SystemClock(),
         )
         self.captures = capture_supervisor(settings, store, factories, alerts)
+        self.alert_rules = AlertRules.from_settings(settings, store, self.lags)
         self.app = create_app(self)
         self._server: _EmbeddedServer | None = None
         self.smtp: SmtpServer | None = None
@@ -89,6 +97,7 @@ class Gateway:
             if run_listeners:
                 await gateway.listeners.start()
                 await gateway.captures.start()
+                await gateway.alert_rules.start()
             logger.info(
                 "gateway %s running (%s)",
                 gateway.instance_name,
@@ -99,6 +108,7 @@ class Gateway:
         finally:
             await gateway._stop_smtp()
             if run_listeners:
+                await gateway.alert_rules.stop()
                 await asyncio.gather(
                     gateway.listeners.stop(drain_timeout_s=settings.shutdown_grace_s),
                     gateway.captures.stop(drain_timeout_s=settings.shutdown_grace_s),

@@ -11,7 +11,7 @@ import secrets
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,6 +76,19 @@ class Settings(BaseModel):
 
     listener_backoff_base_s: float = Field(default=1.0, gt=0)
     listener_backoff_cap_s: float = Field(default=60.0, gt=0)
+
+    log_format: Literal["text", "json"] = "text"
+    source_lag_cache_s: float = Field(default=15.0, ge=0)
+    source_lag_timeout_s: float = Field(default=5.0, gt=0)
+    alert_interval_s: float = Field(default=30.0, gt=0)
+    alert_trigger_error_after_s: float = Field(default=300.0, ge=0)
+    alert_unheld_after_s: float = Field(default=60.0, ge=0)
+    alert_quarantine_window_s: float = Field(default=3600.0, gt=0)
+    alert_quarantine_min_events: int = Field(default=1, ge=1)
+    alert_lag_messages: int | None = Field(default=None, ge=0)
+    alert_lag_bytes: int | None = Field(default=None, ge=0)
+    alert_webhook_url: str | None = None
+    alert_webhook_timeout_s: float = Field(default=5.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

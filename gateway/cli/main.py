@@ -8,8 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import jobs, quarantine, scripts, serve, tokens, triggers, workspace
+from gateway.cli import alerts, jobs, quarantine, scripts, serve, tokens, triggers, workspace
 from gateway.errors import GatewayError
+from gateway.observability.log_format import JsonFormatter
 from gateway.settings import Settings
 
 DEFAULT_WORKSPACE = "demo"
@@ -32,16 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.register(commands)
     tokens.register(commands)
     workspace.register(commands)
+    alerts.register(commands)
     return parser
 
 
-def configure_logging(verbose: bool) -> None:
+def configure_logging(verbose: bool, log_format: str = "text") -> None:
     """The library never configures logging; the command does, once."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("aiosqlite", "psycopg.pool", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -50,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the process exit code."""
     parser = build_parser()
     options = parser.parse_args(argv)
-    configure_logging(options.verbose)
     try:
         settings = Settings.load(database_url=options.database_url)
+        configure_logging(options.verbose, settings.log_format)
         code: int = asyncio.run(options.handler(settings, options))
         return code
     except GatewayError as exc:

@@ -25,6 +25,7 @@ from gateway.executor.process import run_fresh
 from gateway.executor.warm import WarmPool
 from gateway.jobs.model import ClaimedJob, JobOutcome, JobStatus, canceled_outcome
 from gateway.jobs.zombies import requeue_zombie_jobs
+from gateway.observability.metrics import GatewayMetrics
 from gateway.scripts import Script, ScriptCache
 from gateway.settings import Settings
 from gateway.store import Json, Store
@@ -56,7 +57,13 @@ class ExecutorStats:
 class Executor:
     """Runs queued jobs with `settings.executor_slots` concurrent slots."""
 
-    def __init__(self, store: Store, settings: Settings, worker_name: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        worker_name: str | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self.worker_name = worker_name or settings.instance_name
@@ -74,6 +81,14 @@ class Executor:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = ExecutorStats()
+        self._metrics = metrics
+
+    @property
+    def state(self) -> str:
+        """`stopped` (not started, no slots, or stopped), `running`, or `failed` (a loop ended)."""
+        if not self._tasks:
+            return "stopped"
+        return "failed" if any(task.done() for task in self._tasks) else "running"
 
     async def start(self) -> None:
         """Start claiming and the heartbeat; returns at once."""
@@ -169,7 +184,8 @@ class Executor:
                 return []
             ids = [row["id"] for row in rows]
             await tx.execute("insert_runtimes", ids=ids)
-            jobs = [ClaimedJob.from_row(r) for r in await tx.fetch_all("get_claimed_jobs", ids=ids)]
+            claimed_rows = await tx.fetch_all("get_claimed_jobs", ids=ids)
+            jobs = [ClaimedJob.from_row(row) for row in claimed_rows]
             claimed = [(job, secrets.token_urlsafe(24)) for job in jobs]
             await tx.execute(
                 "insert_job_tokens",
@@ -188,6 +204,11 @@ class Executor:
                 ),
             )
         self.stats.claimed += len(claimed)
+        if self._metrics is not None:
+            for row in claimed_rows:
+                self._metrics.job_started(
+                    row["trigger_kind"], row["scheduled_for"], row["started_at"]
+                )
         return claimed
 
     async def _run(self, job: ClaimedJob) -> None:
@@ -296,6 +317,8 @@ class Executor:
     async def _finish(self, job: ClaimedJob, outcome: JobOutcome, logs: JobLogWriter) -> None:
         await self._completions.record(job, outcome, logs)
         status = outcome.status.value
+        if self._metrics is not None:
+            self._metrics.job_finished(status, outcome.duration_ms / 1000)
         self.stats.completed[status] = self.stats.completed.get(status, 0) + 1
         logger.info(
             "%.2fs -> %s %s %s",

@@ -24,6 +24,7 @@ from uuid import UUID
 from gateway.jobs.enqueue import enqueue
 from gateway.listeners.lease import Lease, LeaseLost
 from gateway.listeners.sql_lease_store import holds_lease
+from gateway.observability.metrics import GatewayMetrics
 from gateway.store import Store
 from gateway.triggers.event import Event
 from gateway.triggers.filters import FilterLogic, load_filters, matches
@@ -36,9 +37,15 @@ logger = logging.getLogger(__name__)
 class TriggerJobSink:
     """Turns the events of leased triggers into jobs, one fenced transaction per batch."""
 
-    def __init__(self, store: Store, shapes: RunnableShapes | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        shapes: RunnableShapes | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self._store = store
         self._shapes = shapes if shapes is not None else RunnableShapes()
+        self._metrics = metrics
 
     async def submit(self, lease: Lease, events: Sequence[Event]) -> list[UUID]:
         """Enqueue one job per event that passes the filters; return their ids in event order.
@@ -55,6 +62,16 @@ class TriggerJobSink:
             enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
             for rejected in prepared.rejected:
                 await quarantine_event(tx, trigger, rejected.event, rejected.reason)
+        created = sum(1 for queued in enqueued if queued.created)
+        if self._metrics is not None:
+            self._metrics.batch_submitted(
+                trigger,
+                received=len(events),
+                filtered=len(events) - len(kept),
+                enqueued=created,
+                deduplicated=len(enqueued) - created,
+                quarantined=len(prepared.rejected),
+            )
         for rejected in prepared.rejected:
             logger.warning(
                 "%s trigger %s: event %s quarantined: %s",
@@ -74,7 +91,7 @@ class TriggerJobSink:
             trigger,
             len(events),
             len(events) - len(kept),
-            sum(1 for queued in enqueued if queued.created),
+            created,
             len(prepared.rejected),
             extra={"action": "batch_submitted", "trigger": str(trigger), "kind": trigger.kind},
         )
