@@ -46,6 +46,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.errors import GatewayError
 from gateway.listeners.base import Batch, ListenerFactory
+from gateway.listeners.connection_loss import unless_lost
 from gateway.listeners.lease import Lease
 from gateway.listeners.mqtt_config import (
     MqttResource,
@@ -299,17 +300,7 @@ class MqttListener:
         lost = self._lost
         if lost is None:
             raise RuntimeError(f"mqtt trigger {self._lease.trigger} is not connected")
-        task = asyncio.ensure_future(step)
-        racing: set[asyncio.Future[Any]] = {task, lost}
-        try:
-            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
-        if lost.done() and (task.cancelled() or task.exception() is not None):
-            lost.result()
-        return task.result()
+        return await unless_lost(step, lost)
 
     def _fail(self, reason: str) -> None:
         if not self._closed and self._lost is not None and not self._lost.done():

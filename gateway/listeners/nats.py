@@ -43,6 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from gateway.errors import GatewayError
 from gateway.listeners.base import Batch, ListenerFactory
+from gateway.listeners.connection_loss import unless_lost
 from gateway.listeners.lease import Lease
 from gateway.listeners.nats_config import NatsTriggerConfig, parse_resource, validate_trigger
 from gateway.resources import resource_value
@@ -157,18 +158,8 @@ class _NatsConnection(ABC):
         lost = self._lost
         if lost is None:
             raise RuntimeError(f"nats trigger {self._lease.trigger} is not connected")
-        task = asyncio.ensure_future(step)
-        racing: set[asyncio.Future[Any]] = {task, lost}
         try:
-            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
-        if lost.done() and (task.cancelled() or task.exception() is not None):
-            lost.result()  # the connection's failure says more than the call's
-        try:
-            return task.result()
+            return await unless_lost(step, lost)
         except nats.errors.TimeoutError:
             raise
         except (OSError, nats.errors.Error) as exc:
