@@ -89,7 +89,7 @@ class Gateway:
             if serve_http:
                 await gateway._start_http()
                 if not settings.public_base_url:
-                    gateway.executor.base_url = gateway.local_url
+                    gateway.executor.base_url = settings.local_url(gateway.http_port)
             if run_executor:
                 await gateway.executor.start()
             if settings.smtp_port is not None:
@@ -177,14 +177,6 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server_task
             self._server = None
-
-    @property
-    def local_url(self) -> str:
-        """The URL this instance's HTTP server answers on."""
-        host = self.settings.http_host
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{self.http_port}"
 
     @property
     def http_port(self) -> int:

@@ -105,8 +105,12 @@ class Settings(BaseModel):
         running gateway uses its bound address unless `public_base_url` is set)."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
+        return self.local_url(self.http_port)
+
+    def local_url(self, port: int) -> str:
+        """The URL of this host's HTTP server on `port` (a wildcard host is reached locally)."""
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
-        return f"http://{host}:{self.http_port}"
+        return f"http://{host}:{port}"
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

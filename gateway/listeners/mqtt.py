@@ -46,6 +46,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.errors import GatewayError
 from gateway.listeners.base import Batch, ListenerFactory
+from gateway.listeners.batching import collect_batch
 from gateway.listeners.connection_loss import unless_lost
 from gateway.listeners.lease import Lease
 from gateway.listeners.mqtt_config import (
@@ -244,22 +245,7 @@ class MqttListener:
 
     async def _collect(self) -> list[tuple[mqtt.MQTTMessage, str]]:
         """The next message, and those that arrive within the batch window after it."""
-        received = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._batch_window_s
-        while len(received) < self._max_batch:
-            if not self._queue.empty():
-                received.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                async with asyncio.timeout(remaining):
-                    received.append(await self._queue.get())
-            except TimeoutError:
-                break
-        return received
+        return await collect_batch(self._queue, self._max_batch, self._batch_window_s)
 
     async def ack(self, batch: Batch) -> None:
         """Send the PUBACK of each QoS 1 message of the batch (once)."""

@@ -43,6 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from gateway.errors import GatewayError
 from gateway.listeners.base import Batch, ListenerFactory
+from gateway.listeners.batching import collect_batch
 from gateway.listeners.connection_loss import unless_lost
 from gateway.listeners.lease import Lease
 from gateway.listeners.nats_config import NatsTriggerConfig, parse_resource, validate_trigger
@@ -236,22 +237,7 @@ class NatsListener(_NatsConnection):
 
     async def _collect(self) -> list[Msg]:
         """The next message, and those that arrive within the batch window after it."""
-        messages = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._batch_window_s
-        while len(messages) < self._max_batch:
-            if not self._queue.empty():
-                messages.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                async with asyncio.timeout(remaining):
-                    messages.append(await self._queue.get())
-            except TimeoutError:
-                break
-        return messages
+        return await collect_batch(self._queue, self._max_batch, self._batch_window_s)
 
     async def ack(self, batch: Batch) -> None:
         """Forget the batch: core NATS has nothing to acknowledge."""

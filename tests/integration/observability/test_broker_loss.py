@@ -64,7 +64,9 @@ async def http(running: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     async with running.store.transaction() as tx:
         token = await issue_token(tx, OWNER, WS, label="test")
     async with httpx.AsyncClient(
-        base_url=running.local_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=running.settings.local_url(running.http_port),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
     ) as client:
         yield client
 
