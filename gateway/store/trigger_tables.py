@@ -153,6 +153,36 @@ def _lease_queries(table: str, dialect: str) -> dict[str, str]:
     }
 
 
+def _union_queries() -> dict[str, str]:
+    """Queries over the triggers of every kind (health, and the leases one instance holds)."""
+    states = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, path, CAST(mode AS text) AS mode, "
+        + (
+            "server_id, last_server_ping, error"
+            if spec.leased
+            else "NULL AS server_id, NULL AS last_server_ping, NULL AS error"
+        )
+        + f", edited_at FROM {spec.table} WHERE workspace_id = :workspace_id"
+        for kind, spec in TRIGGER_TABLES.items()
+    )
+    held = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, workspace_id, path, error, last_server_ping "
+        f"FROM {spec.table} WHERE server_id = :server_id"
+        for kind, spec in TRIGGER_TABLES.items()
+        if spec.leased
+    )
+    return {
+        "list_trigger_states": (
+            "SELECT kind, path, mode, server_id, last_server_ping, error, edited_at, "
+            f"now() AS db_now FROM ({states}) AS triggers ORDER BY kind, path"
+        ),
+        "list_triggers_held_by": (
+            "SELECT kind, workspace_id, path, error, last_server_ping, now() AS db_now "
+            f"FROM ({held}) AS held"
+        ),
+    }
+
+
 def trigger_queries(dialect: str) -> dict[str, str]:
     """Named queries for every trigger table, generated from the column lists above."""
     queries: dict[str, str] = {}
@@ -181,4 +211,5 @@ def trigger_queries(dialect: str) -> dict[str, str]:
         )
         if spec.leased:
             queries.update(_lease_queries(spec.table, dialect))
+    queries.update(_union_queries())
     return queries
