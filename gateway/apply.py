@@ -1,5 +1,5 @@
-"""`gateway apply -f gateway.yaml`: declare a workspace, its resources, variables, scripts and
-triggers in one file; applying it twice changes nothing the second time.
+"""`gateway apply -f gateway.yaml`: declare a workspace, its resources, variables, scripts,
+flows and triggers in one file; applying it twice changes nothing the second time.
 
 The whole file is validated before anything is written, and written in one transaction.
 Errors name the file, the line and the reason.
@@ -16,9 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import InvalidInput
+from gateway.flow_versions import FlowDraft, save_flow
+from gateway.flows import parse_flow
 from gateway.http_routes.routes import route_path_key, routes_changed
 from gateway.jobs.retry import RetryPolicy
 from gateway.scripts import ScriptDraft, save_script
+from gateway.secrets.keeper import SecretKeeper, keeper_of
+from gateway.secrets.variables import clear_value, write_variable
 from gateway.store import Json, Store, Transaction
 from gateway.store.trigger_tables import COLUMN_DEFAULTS, SHARED_COLUMNS, TRIGGER_TABLES
 from gateway.triggers.filters import FilterError, validate_filters
@@ -79,6 +83,17 @@ class ScriptSpec(_Strict):
         return self
 
 
+class FlowSpec(_Strict):
+    path: str
+    value: dict[str, Any]
+    summary: str = ""
+    description: str = ""
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    tag: str | None = None
+    timeout: int | None = Field(default=None, gt=0)
+    dedicated_worker: bool | None = None
+
+
 class TriggerSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -125,6 +140,7 @@ class Declaration(_Strict):
     resources: list[ResourceSpec] = []
     variables: list[VariableSpec] = []
     scripts: list[ScriptSpec] = []
+    flows: list[FlowSpec] = []
     triggers: list[TriggerSpec] = []
 
 
@@ -165,6 +181,12 @@ def load_declaration(path: Path) -> tuple[Declaration, dict[str, str]]:
         check_workspace_id(declaration.workspace)
     except InvalidInput as exc:
         raise ApplyError(f"{path}:{_line_of(root, ('workspace',))}: {exc}") from None
+    for index, flow in enumerate(declaration.flows):
+        try:
+            parse_flow(flow.value)
+        except InvalidInput as exc:
+            line = _line_of(root, ("flows", index, "value", *_field_loc(exc.field)))
+            raise ApplyError(f"{path}:{line}: flows.{index}.value.{exc}") from None
     sources: dict[str, str] = {}
     for index, script in enumerate(declaration.scripts):
         if script.file is None:
@@ -178,6 +200,15 @@ def load_declaration(path: Path) -> tuple[Declaration, dict[str, str]]:
                 f"{path}:{line}: cannot read script file {source}: {exc.strerror}"
             ) from None
     return declaration, sources
+
+
+def _field_loc(field: str) -> tuple[int | str, ...]:
+    """The parts of a field path such as `modules[2].value.type`."""
+    parts: list[int | str] = []
+    for name in field.replace("[", ".").replace("]", "").split("."):
+        if name:
+            parts.append(int(name) if name.isdigit() else name)
+    return tuple(parts)
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
@@ -212,7 +243,7 @@ async def apply_declaration(
         for resource in declaration.resources:
             changes.append(await _apply_resource(tx, ws, resource, owner))
         for variable in declaration.variables:
-            changes.append(await _apply_variable(tx, ws, variable))
+            changes.append(await _apply_variable(tx, keeper_of(store), ws, variable))
         for script in declaration.scripts:
             content = script.content if script.content is not None else sources[script.path]
             language = script.language or _language_of(script)
@@ -229,9 +260,26 @@ async def apply_declaration(
             )
             saved, action = await save_script(tx, ws, draft, owner.username)
             changes.append(Change(action, "script", saved.path))
+        for flow in declaration.flows:
+            changes.append(await _apply_flow(tx, ws, flow, owner))
         for trigger in declaration.triggers:
             changes.append(await _apply_trigger(tx, ws, trigger, owner))
     return changes
+
+
+async def _apply_flow(tx: Transaction, ws: str, flow: FlowSpec, owner: Identity) -> Change:
+    draft = FlowDraft(
+        path=flow.path,
+        value=flow.value,
+        summary=flow.summary,
+        description=flow.description,
+        schema=flow.schema_,
+        tag=flow.tag,
+        timeout=flow.timeout,
+        dedicated_worker=flow.dedicated_worker,
+    )
+    _, action = await save_flow(tx, ws, draft, owner.username)
+    return Change(action, "flow", flow.path)
 
 
 def _language_of(script: ScriptSpec) -> str:
@@ -265,15 +313,21 @@ async def _apply_resource(
     return Change("updated" if existing else "created", "resource", resource.path)
 
 
-async def _apply_variable(tx: Transaction, ws: str, variable: VariableSpec) -> Change:
+async def _apply_variable(
+    tx: Transaction, secrets: SecretKeeper, ws: str, variable: VariableSpec
+) -> Change:
     existing = await tx.fetch_one("get_variable", workspace_id=ws, path=variable.path)
     wanted = (variable.value, variable.is_secret, variable.description)
-    if existing and (existing["value"], existing["is_secret"], existing["description"]) == wanted:
-        return Change("unchanged", "variable", variable.path)
-    await tx.execute(
-        "upsert_variable",
-        workspace_id=ws,
-        path=variable.path,
+    if existing:
+        # A secret is compared by its clear value: sealing the same value twice differs.
+        value = await clear_value(tx, secrets, existing)
+        if (value, bool(existing["is_secret"]), existing["description"]) == wanted:
+            return Change("unchanged", "variable", variable.path)
+    await write_variable(
+        tx,
+        secrets,
+        ws,
+        variable.path,
         value=variable.value,
         is_secret=variable.is_secret,
         description=variable.description,

@@ -9,8 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from gateway.cli.context import CLI_IDENTITY, add_json_option, add_workspace_option, opened_store
+from gateway.cli.flows import job_flow_status, print_flow_steps
 from gateway.cli.output import print_json, print_table
 from gateway.errors import InvalidInput
+from gateway.flow_versions import latest_flow_version
 from gateway.jobs.cancel import cancel_job
 from gateway.jobs.enqueue import enqueue
 from gateway.jobs.model import NewJob
@@ -56,10 +58,11 @@ def register(commands: Any) -> None:
     cmd.add_argument("--reason")
     cmd.set_defaults(handler=cancel_command)
 
-    cmd = sub.add_parser("run", help="enqueue a run of a script (the latest version)")
+    cmd = sub.add_parser("run", help="enqueue a run of a script or flow (the latest version)")
     add_workspace_option(cmd)
     add_json_option(cmd)
     cmd.add_argument("path", help="script path, e.g. f/examples/hello")
+    cmd.add_argument("--flow", action="store_true", help="PATH names a flow, not a script")
     cmd.add_argument(
         "-a", "--arg", action="append", default=[], metavar="NAME=VALUE",
         help="an argument; VALUE is read as JSON when it parses, else as text",
@@ -114,6 +117,9 @@ async def get_command(settings: Settings, options: argparse.Namespace) -> int:
     """Print one job."""
     async with opened_store(settings) as store:
         job = await get_job(store, options.workspace, options.job_id)
+        flow_status = await job_flow_status(store, options.workspace, options.job_id)
+    if flow_status is not None:
+        job["flow_status"] = flow_status
     if options.json:
         print_json(job)
         return 0
@@ -122,6 +128,8 @@ async def get_command(settings: Settings, options: argparse.Namespace) -> int:
         if key in job:
             print(f"{key + ':':14} {job[key] if job[key] is not None else '-'}")
     print(f"{'args:':14} {json.dumps(job['args'])}")
+    if flow_status is not None:
+        print_flow_steps(flow_status)
     if job["type"] == "CompletedJob":
         print(f"{'result:':14} {json.dumps(job['result'], indent=2)}")
     return 0
@@ -175,17 +183,25 @@ def parse_args(pairs: list[str], whole: str | None) -> dict[str, Any]:
 
 async def run_command(settings: Settings, options: argparse.Namespace) -> int:
     """Enqueue a job; with --wait, print its result (exit 1 if it failed)."""
-    job = NewJob(
-        workspace_id=options.workspace,
-        args=parse_args(options.arg, options.args),
-        permissioned_as=CLI_IDENTITY.permissioned_as,
-        permissioned_as_email=CLI_IDENTITY.email,
-        created_by=CLI_IDENTITY.username,
-        runnable_path=options.path,
-        trigger_kind="ui",
-    )
+    args = parse_args(options.arg, options.args)
     async with opened_store(settings) as store:
         async with store.transaction() as tx:
+            flow = (
+                await latest_flow_version(tx, options.workspace, options.path)
+                if options.flow
+                else None
+            )
+            job = NewJob(
+                workspace_id=options.workspace,
+                args=args,
+                permissioned_as=CLI_IDENTITY.permissioned_as,
+                permissioned_as_email=CLI_IDENTITY.email,
+                created_by=CLI_IDENTITY.username,
+                runnable_path=options.path,
+                flow_value=flow.value if flow else None,
+                flow_version=flow.version if flow else None,
+                trigger_kind="ui",
+            )
             (queued,) = await enqueue(tx, [job])
         if not options.wait:
             print(queued.job_id)

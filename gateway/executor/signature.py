@@ -169,3 +169,12 @@ def _bash_signature(content: str) -> ScriptSignature:
         else:
             properties[name]["default"] = default
     return ScriptSignature(schema=_schema(properties, required))
+
+
+def argument_order(language: str, content: str) -> tuple[str, ...]:
+    """The parameter names of inline code, in signature order (none when it cannot be read)."""
+    try:
+        schema = infer_schema(language, content).schema
+    except ValueError:
+        return ()
+    return tuple(schema.get("order") or schema.get("properties", {}))

@@ -154,6 +154,7 @@ def job_json(row: Row) -> dict[str, Any]:
         "canceled_by": row["queue_canceled_by"],
         "canceled_reason": row["queue_canceled_reason"],
         "worker": row["queue_worker"],
+        "flow_status": row["queue_flow_status"],
     }
 
 

@@ -3,7 +3,8 @@ or cancel them.
 
 A parked job created after the trigger's last edit gets its runnable kind back and becomes due
 now. One created before the edit was shaped for an older target: it is removed and pushed again
-with its stored args under the trigger's current script, retry policy and error handler.
+with its stored args under the trigger's current script, retry policy and error handler (or the
+trigger's current flow).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from gateway.jobs.complete import attempt_of_wrapper
 from gateway.jobs.enqueue import enqueue, insert_job, new_job_id
 from gateway.jobs.model import NewJob
 from gateway.listeners.lease import TriggerRef
-from gateway.scripts import latest_script, parse_hash, script_by_hash
+from gateway.scripts import parse_hash, script_by_hash
 from gateway.store import Json, Row, Transaction
 from gateway.store.notify import JOBS_QUEUED
 from gateway.store.trigger_tables import TRIGGER_TABLES
-from gateway.triggers.runnables import TriggerTarget
+from gateway.triggers.runnables import RunnableShapes, TriggerTarget
 
 
 async def resume_parked_jobs(
@@ -95,7 +96,13 @@ async def _parked(
 async def _release(tx: Transaction, job: Row) -> None:
     kind = str(job["kind"]).removeprefix("unassigned_")
     await tx.execute("set_job_kind", id=job["id"], kind=kind)
-    await tx.execute("release_parked_job", id=job["id"], running=kind == "singlestepflow")
+    flow_job = kind in ("singlestepflow", "flow")
+    await tx.execute("release_parked_job", id=job["id"], running=flow_job)
+    if kind == "flow":
+        from gateway.flows.start import resume_flow  # the engine builds on the jobs package
+
+        await resume_flow(tx, job["id"])
+        return
     if kind != "singlestepflow":
         return
     flow: dict[str, Any] = job["raw_flow"]
@@ -119,22 +126,25 @@ async def _release(tx: Transaction, job: Row) -> None:
 
 
 async def _repush(tx: Transaction, job: Row, target: TriggerTarget) -> None:
-    if target.is_flow:
-        raise InvalidInput("script_path", "flow targets are not supported yet")
-    script = await latest_script(tx, target.trigger.workspace_id, target.script_path)
+    workspace_id = target.trigger.workspace_id
+    runnable = await RunnableShapes().resolve_target(
+        tx, workspace_id, target.script_path, is_flow=target.is_flow
+    )
     await tx.execute("delete_job", id=job["id"])
     replacement = NewJob(
-        workspace_id=target.trigger.workspace_id,
+        workspace_id=workspace_id,
         args=job["args"] or {},
         permissioned_as=target.permissioned_as,
         permissioned_as_email=target.email,
         created_by=target.created_by,
-        runnable_path=script.path,
+        runnable_path=runnable.path,
+        flow_value=runnable.flow_value,
+        flow_version=runnable.flow_version,
         trigger=target.trigger.path,
         trigger_kind=target.trigger.kind,
-        retry=target.retry,
-        error_handler=target.error_handler,
-        apply_preprocessor=script.has_preprocessor,
+        retry=None if target.is_flow else target.retry,
+        error_handler=None if target.is_flow else target.error_handler,
+        apply_preprocessor=runnable.shape.has_preprocessor,
     )
     (queued,) = await enqueue(tx, [replacement])
     await tx.execute("move_dedup_keys", new_job_id=queued.job_id, old_job_id=job["id"])

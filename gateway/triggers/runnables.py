@@ -2,30 +2,35 @@
 
 `RunnableShapes` resolves a trigger's script path to its latest version and that version's
 `RunnableShape` (main's schema, whether it has a preprocessor and the preprocessor's parameters),
-cached by script hash: a new deployment is a new hash, so an entry never goes stale.
+cached by script hash: a new deployment is a new hash, so an entry never goes stale. A flow path
+resolves to its latest flow version (`FlowRunnable`), cached by version id for the same reason.
 `TriggerTarget` holds what a trigger row says about its jobs (identity, retry, error handler,
 suspended mode) and builds them; `prepare_jobs` does so for a batch of events, setting aside
-every event that cannot become a job together with the reason.
+every event that cannot become a job together with the reason. A flow target ignores the
+trigger's retry and error handler, as Windmill does: the flow's own modules say how to retry.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.errors import NotFound
 from gateway.executor.signature import ScriptSyntaxError, infer_schema
+from gateway.flow_versions import FlowVersion, flow_version, latest_flow_version_id
 from gateway.jobs.model import ErrorHandler, NewJob
 from gateway.jobs.retry import RetryPolicy, RetryPolicyError
 from gateway.listeners.lease import TriggerRef
 from gateway.scripts import Script, latest_script
 from gateway.store import Transaction
+from gateway.store.storable import holds_unstorable_text
 from gateway.triggers.args import ArgsError, RunnableShape, build_args
 from gateway.triggers.event import Event
 
-FLOW_TARGETS_UNSUPPORTED = "flow targets are not supported yet"
 _CREATED_BY_PREFIXES: Mapping[str, str] = {"websocket": "ws"}
 
 
@@ -35,6 +40,85 @@ class Runnable:
 
     script: Script
     shape: RunnableShape
+
+    @property
+    def path(self) -> str:
+        """The script's path."""
+        return self.script.path
+
+    @property
+    def script_hash(self) -> int | None:
+        """The version jobs are pinned to."""
+        return self.script.hash
+
+    @property
+    def flow_value(self) -> Mapping[str, Any] | None:
+        """None: a script is not a flow."""
+        return None
+
+    @property
+    def flow_version(self) -> int | None:
+        """None: a script is not a flow."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRunnable:
+    """The flow version a trigger's events run, and the shape their args take."""
+
+    flow: FlowVersion
+    shape: RunnableShape
+
+    @property
+    def path(self) -> str:
+        """The flow's path."""
+        return self.flow.path
+
+    @property
+    def script_hash(self) -> int | None:
+        """None: a flow is not a script version."""
+        return None
+
+    @property
+    def flow_value(self) -> Mapping[str, Any]:
+        """The definition jobs run (pinned: the args were shaped for this version)."""
+        return self.flow.value
+
+    @property
+    def flow_version(self) -> int:
+        """The id of the version jobs run."""
+        return self.flow.version
+
+
+def shape_of_flow(flow: FlowVersion) -> RunnableShape:
+    """The arg-relevant shape of one flow version: its input schema and its preprocessor module
+    (whose parameters are read when it is inline python3)."""
+    module = flow.value.get("preprocessor_module")
+    step = module.get("value") if isinstance(module, Mapping) else None
+    params: list[str] = []
+    if isinstance(step, Mapping) and step.get("language") == "python3":
+        params = _preprocessor_params(str(step.get("content", "")))
+    return RunnableShape.from_schema(
+        flow.schema, has_preprocessor=module is not None, preprocessor_params=params
+    )
+
+
+def _preprocessor_params(content: str) -> list[str]:
+    """The parameter names of a preprocessor step's `preprocessor` function (its `main` when it
+    has none); none when the source does not parse, which selects the current arg format."""
+    try:
+        tree = ast.parse(content)
+    except SyntaxError:
+        return []
+    functions = {
+        node.name: node.args
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    args = functions.get("preprocessor") or functions.get("main")
+    if args is None:
+        return []
+    return [arg.arg for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
 
 
 def shape_of_script(script: Script) -> RunnableShape:
@@ -60,11 +144,33 @@ class RunnableShapes:
     def __init__(self, capacity: int = 1000) -> None:
         self._capacity = capacity
         self._shapes: OrderedDict[tuple[str, int], RunnableShape] = OrderedDict()
+        self._flows: OrderedDict[tuple[str, int], FlowRunnable] = OrderedDict()
 
     async def resolve(self, tx: Transaction, workspace_id: str, path: str) -> Runnable:
         """The latest version of the script at `path`, or NotFound."""
         script = await latest_script(tx, workspace_id, path)
         return Runnable(script, self.shape_of(script))
+
+    async def resolve_flow(self, tx: Transaction, workspace_id: str, path: str) -> FlowRunnable:
+        """The latest version of the flow at `path`, read once per version; or NotFound."""
+        key = (workspace_id, await latest_flow_version_id(tx, workspace_id, path))
+        runnable = self._flows.get(key)
+        if runnable is None:
+            flow = await flow_version(tx, workspace_id, key[1])
+            runnable = self._flows[key] = FlowRunnable(flow, shape_of_flow(flow))
+            if len(self._flows) > self._capacity:
+                self._flows.popitem(last=False)
+        else:
+            self._flows.move_to_end(key)
+        return runnable
+
+    async def resolve_target(
+        self, tx: Transaction, workspace_id: str, path: str, *, is_flow: bool
+    ) -> Runnable | FlowRunnable:
+        """The latest version of the flow or script at `path`, or NotFound."""
+        if is_flow:
+            return await self.resolve_flow(tx, workspace_id, path)
+        return await self.resolve(tx, workspace_id, path)
 
     def shape_of(self, script: Script) -> RunnableShape:
         """The shape of `script`, computed once per version."""
@@ -122,13 +228,16 @@ class TriggerTarget:
         kind = self.trigger.kind
         return f"{_CREATED_BY_PREFIXES.get(kind, kind)}-{self.trigger.path}"
 
-    def new_job(self, event: Event, runnable: Runnable) -> NewJob:
+    def new_job(self, event: Event, runnable: Runnable | FlowRunnable) -> NewJob:
         """The job `event` becomes; ArgsError when its args cannot be built."""
         args = build_args(event, runnable.shape)
         try:
-            json.dumps(args, allow_nan=False)
+            text = json.dumps(args, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ArgsError(f"the job args are not JSON: {exc}") from exc
+        # Only these escapes can stand for what PostgreSQL cannot store: walk the args only then.
+        if ("\\u0000" in text or "\\ud" in text) and holds_unstorable_text(args):
+            raise ArgsError("the job args hold a NUL character or an unpaired surrogate")
         trigger = self.trigger
         return NewJob(
             workspace_id=trigger.workspace_id,
@@ -136,13 +245,15 @@ class TriggerTarget:
             permissioned_as=self.permissioned_as,
             permissioned_as_email=self.email,
             created_by=self.created_by,
-            runnable_path=runnable.script.path,
+            runnable_path=runnable.path,
             # Pinned: the args were shaped for this version, not for one deployed meanwhile.
-            script_hash=runnable.script.hash,
+            script_hash=runnable.script_hash,
+            flow_value=runnable.flow_value,
+            flow_version=runnable.flow_version,
             trigger=trigger.path,
             trigger_kind=trigger.kind,
-            retry=self.retry,
-            error_handler=self.error_handler,
+            retry=None if self.is_flow else self.retry,
+            error_handler=None if self.is_flow else self.error_handler,
             dedup_key=None if event.dedup_key is None else job_dedup_key(trigger, event.dedup_key),
             apply_preprocessor=runnable.shape.has_preprocessor,
             suspended=self.suspended,
@@ -188,10 +299,10 @@ async def prepare_jobs(
         target = TriggerTarget.from_row(trigger, row)
     except RetryPolicyError as exc:
         return reject_all(f"the trigger's retry policy is invalid: {exc}")
-    if target.is_flow:
-        return reject_all(FLOW_TARGETS_UNSUPPORTED)
     try:
-        runnable = await shapes.resolve(tx, trigger.workspace_id, target.script_path)
+        runnable = await shapes.resolve_target(
+            tx, trigger.workspace_id, target.script_path, is_flow=target.is_flow
+        )
     except NotFound as exc:
         return reject_all(str(exc))
     jobs: list[NewJob] = []
@@ -201,7 +312,8 @@ async def prepare_jobs(
             jobs.append(target.new_job(event, runnable))
         except Exception as exc:  # one bad event must not hold back the rest of its batch
             rejected.append(Rejected(event, _describe(exc)))
-    return PreparedJobs(tuple(jobs), tuple(rejected), (runnable.script,))
+    scripts = (runnable.script,) if isinstance(runnable, Runnable) else ()
+    return PreparedJobs(tuple(jobs), tuple(rejected), scripts)
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,10 +8,12 @@ SELECT j.id, j.workspace_id, j.created_at, j.created_by, j.permissioned_as,
        q.canceled_by AS queue_canceled_by, q.canceled_reason AS queue_canceled_reason,
        q.worker AS queue_worker,
        c.status, c.result, c.duration_ms, c.started_at AS completed_started_at, c.completed_at,
-       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason, c.flow_status
+       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason,
+       c.flow_status, s.flow_status AS queue_flow_status
 FROM v2_job j
 LEFT JOIN v2_job_queue q ON q.id = j.id
 LEFT JOIN v2_job_completed c ON c.id = j.id
+LEFT JOIN v2_job_status s ON s.id = j.id
 WHERE j.workspace_id = :workspace_id
   AND (CAST(:trigger_kind AS text) IS NULL OR j.trigger_kind::text = CAST(:trigger_kind AS text))
   AND (CAST(:trigger AS text) IS NULL OR j.trigger = CAST(:trigger AS text))
@@ -42,10 +44,12 @@ SELECT j.id, j.workspace_id, j.created_at, j.created_by, j.permissioned_as,
        q.canceled_by AS queue_canceled_by, q.canceled_reason AS queue_canceled_reason,
        q.worker AS queue_worker,
        c.status, c.result, c.duration_ms, c.started_at AS completed_started_at, c.completed_at,
-       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason, c.flow_status
+       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason,
+       c.flow_status, s.flow_status AS queue_flow_status
 FROM v2_job j
 LEFT JOIN v2_job_queue q ON q.id = j.id
 LEFT JOIN v2_job_completed c ON c.id = j.id
+LEFT JOIN v2_job_status s ON s.id = j.id
 WHERE j.workspace_id = :workspace_id
   AND (:trigger_kind IS NULL OR j.trigger_kind = :trigger_kind)
   AND (:trigger IS NULL OR j.trigger = :trigger)
@@ -73,10 +77,12 @@ SELECT j.id, j.workspace_id, j.created_at, j.created_by, j.permissioned_as,
        q.canceled_by AS queue_canceled_by, q.canceled_reason AS queue_canceled_reason,
        q.worker AS queue_worker,
        c.status, c.result, c.duration_ms, c.started_at AS completed_started_at, c.completed_at,
-       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason, c.flow_status
+       c.memory_peak, c.worker, c.retries, c.canceled_by, c.canceled_reason,
+       c.flow_status, s.flow_status AS queue_flow_status
 FROM v2_job j
 LEFT JOIN v2_job_queue q ON q.id = j.id
 LEFT JOIN v2_job_completed c ON c.id = j.id
+LEFT JOIN v2_job_status s ON s.id = j.id
 WHERE j.workspace_id = :workspace_id AND j.id = :id;
 
 -- name: get_job_logs
