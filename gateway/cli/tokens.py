@@ -10,9 +10,10 @@ from typing import Any
 from gateway.cli.context import CLI_IDENTITY, add_workspace_option, opened_store
 from gateway.errors import NotFound
 from gateway.http_routes.api import audit
-from gateway.http_routes.api.tokens import PREFIX_LENGTH, issue_token
+from gateway.http_routes.api.tokens import issue_token
 from gateway.settings import Settings
 from gateway.store.values import utc_now
+from gateway.token_text import token_prefix
 from gateway.workspaces import Identity
 
 
@@ -70,7 +71,7 @@ async def create_token(settings: Settings, options: argparse.Namespace) -> int:
             CLI_IDENTITY,
             workspace_id,
             "users.token.create",
-            text[:PREFIX_LENGTH],
+            token_prefix(text),
             action="create",
             parameters={"owner": owner.permissioned_as, "label": options.label},
         )

@@ -3,6 +3,10 @@
 Every child leads a new session (``start_new_session=True``), so that one SIGKILL to its process
 group ends the job and whatever it started. A process that leaves the group on purpose (``setsid``)
 escapes that kill; its output is no longer waited for after `DRAIN_GRACE_S`.
+
+A gateway running as root starts children as the job user (`gateway.executor.job_user`), in a
+directory that user owns (mode 0700), removed when the job ends whatever the ending; the child sets
+its own resource limits (`gateway.executor.limits`) before the script runs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+from gateway.executor.job_user import JobUser
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,12 @@ DRAIN_GRACE_S = 2.0
 
 STREAM_LIMIT = 64 * 1024
 """Bytes of unread output buffered per pipe before the child is made to wait."""
+
+LIMIT_SIGNALS: dict[int, str] = {
+    signal.SIGXCPU: "CPU time limit (GATEWAY_JOB_CPU_LIMIT_S)",
+    signal.SIGXFSZ: "file size limit (GATEWAY_JOB_MAX_FILE_BYTES)",
+}
+"""The signals the kernel sends a process over a resource limit, and which limit each means."""
 
 
 def job_environment(workdir: Path, env: Mapping[str, str]) -> dict[str, str]:
@@ -43,18 +56,20 @@ def job_environment(workdir: Path, env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-async def make_job_dir(prepare: Callable[[Path], None]) -> Path:
-    """A fresh private directory, filled by `prepare` (in a thread, as it writes files).
+async def make_job_dir(prepare: Callable[[Path], None], user: JobUser | None = None) -> Path:
+    """A fresh directory (mode 0700, owned by `user` if given), filled by `prepare` in a thread.
 
     It is the child's HOME, TMPDIR and working directory.
     """
-    return await asyncio.to_thread(_make_job_dir, prepare)
+    return await asyncio.to_thread(_make_job_dir, prepare, user)
 
 
-def _make_job_dir(prepare: Callable[[Path], None]) -> Path:
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-job-"))
+def _make_job_dir(prepare: Callable[[Path], None], user: JobUser | None) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-job-"))  # mode 0700
     try:
         prepare(workdir)
+        if user is not None:
+            os.chown(workdir, user.uid, user.gid)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -149,9 +164,17 @@ async def spawn(
     env: Mapping[str, str],
     merge_stderr: bool,
     pass_fds: Iterable[int] = (),
+    user: JobUser | None = None,
 ) -> JobProcess:
-    """Start a child in its own session, with stdout (and stderr) piped and no stdin."""
+    """Start a child in its own session, with stdout (and stderr) piped and no stdin.
+
+    With `user`, the child switches to that user and its primary group (no other group) before
+    it runs `argv`.
+    """
     loop = asyncio.get_running_loop()
+    identity: dict[str, Any] = {}
+    if user is not None:
+        identity = {"user": user.uid, "group": user.gid, "extra_groups": []}
     transport, protocol = await loop.subprocess_exec(
         lambda: _ChildProtocol(loop),
         *argv,
@@ -162,6 +185,7 @@ async def spawn(
         env=env,
         start_new_session=True,
         pass_fds=tuple(pass_fds),
+        **identity,
     )
     return JobProcess(transport, protocol)
 
@@ -173,6 +197,9 @@ def exit_message(returncode: int, program: str) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
+        reason = LIMIT_SIGNALS.get(-returncode)
+        if reason is not None:
+            return f"the job process exceeded its {reason} and was killed by {name}"
         return f"the job process was killed by {name}"
     return f"{program} exited with code {returncode}"
 

@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 async def requeue_zombie_jobs(tx: Transaction, timeout_s: float, max_requeues: int) -> list[UUID]:
     """Re-queue running jobs whose heartbeat is older than `timeout_s`; return their ids."""
     rows = await tx.fetch_all("requeue_zombie_jobs", timeout_s=timeout_s)
+    if rows:  # the dead worker's job tokens die with its run; the next claim issues new ones
+        await tx.execute("delete_job_tokens", jobs=[row["id"] for row in rows])
     for row in rows:
         job_id: UUID = row["id"]
         await tx.execute("delete_runtime", id=job_id)

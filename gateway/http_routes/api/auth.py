@@ -3,11 +3,13 @@
 A token names its owner (`u/<username>`) and email, optionally one workspace (NULL: any workspace
 where the owner is a user, or every workspace for a super admin) and its scopes (NULL: all).
 A job's token (label `ephemeral-script`, `job` set) acts as the user the job runs as, even when
-that user has no `usr` row. A token for another workspace gets 404, exactly as a workspace that
-does not exist, so it learns nothing about it.
+that user has no `usr` row, and only while its job runs. Tokens are looked up by the SHA-256 of
+their text (`gateway.token_text`). A token for another workspace gets 404, exactly as a
+workspace that does not exist, so it learns nothing about it.
 
-Scopes read `<domain>:<action>[:<resource>]` (`kafka_triggers:write:f/ops/*`, `jobs:read`, `*`);
-`write` grants `read`, and a resource ending in `*` grants every path it prefixes.
+Scopes read `<domain>:<action>[:<resource>[,<resource>...]]` (`kafka_triggers:write:f/ops/*`,
+`jobs:run:scripts:f/ops/etl`, `jobs:read`, `*`); `write` grants `read`, and a resource ending in
+`*` grants every path it prefixes.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from starlette.responses import Response
 
 from gateway.errors import Forbidden, NotFound
 from gateway.http_routes.api.context import store_of
+from gateway.http_routes.rate_limits import admit_api_token
 from gateway.store import Row, Transaction
 from gateway.store.values import utc_now
+from gateway.token_text import token_hash
 from gateway.workspaces import Identity
 
 TOUCH_EVERY: Final = timedelta(seconds=60)
@@ -92,19 +96,21 @@ def _grants(scope: str, domain: str, action: str, path: str | None) -> bool:
         return False
     if len(parts) == 2:
         return True
-    resource = parts[2]
     if path is None:
         return False
-    return path == resource or (resource.endswith("*") and path.startswith(resource[:-1]))
+    return any(
+        path == resource or (resource.endswith("*") and path.startswith(resource[:-1]))
+        for resource in parts[2].split(",")
+    )
 
 
 def bearer_token(request: Request) -> str:
     """The token of the request: `Authorization: Bearer <token>`, or `?token=` (webhooks)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        return admit_api_token(request, value.strip())
     if token := request.query_params.get("token"):
-        return token
+        return admit_api_token(request, token)
     raise HTTPException(
         401, "missing token: send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"}
     )
@@ -112,12 +118,13 @@ def bearer_token(request: Request) -> str:
 
 async def load_token(tx: Transaction, text: str) -> Token:
     """The live token `text`, its use recorded at most once a minute; 401 when unknown."""
-    row = await tx.fetch_one("api_get_token", token=text)
+    hashed = token_hash(text)
+    row = await tx.fetch_one("api_get_token", token_hash=hashed)
     owner = (row or {}).get("owner") or ""
     if row is None or not owner.startswith("u/") or not row["email"]:
         raise HTTPException(401, "invalid or expired token", {"WWW-Authenticate": "Bearer"})
     if row["last_used_at"] < utc_now() - TOUCH_EVERY:
-        await tx.execute("api_touch_token", token=text)
+        await tx.execute("api_touch_token", token_hash=hashed)
     return Token(
         username=owner.removeprefix("u/"),
         email=row["email"],

@@ -13,6 +13,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.http_routes.api.auth import Caller
 from gateway.http_routes.api.permissions import require_visible
 from gateway.http_routes.api.variables import variable_value
+from gateway.secrets.keeper import SecretKeeper
 from gateway.store import Transaction
 
 MAX_DEPTH: Final = 10
@@ -20,16 +21,20 @@ VARIABLE_REF: Final = "$var:"
 RESOURCE_REF: Final = "$res:"
 
 
-async def interpolate(tx: Transaction, caller: Caller, value: Any, depth: int = 0) -> Any:
+async def interpolate(
+    tx: Transaction, secrets: SecretKeeper, caller: Caller, value: Any, depth: int = 0
+) -> Any:
     """`value` with every `$var:` and `$res:` string replaced by what it names."""
     if isinstance(value, dict):
-        return {key: await interpolate(tx, caller, item, depth) for key, item in value.items()}
+        return {
+            key: await interpolate(tx, secrets, caller, item, depth) for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [await interpolate(tx, caller, item, depth) for item in value]
+        return [await interpolate(tx, secrets, caller, item, depth) for item in value]
     if not isinstance(value, str):
         return value
     if value.startswith(VARIABLE_REF):
-        return await variable_value(tx, caller, value.removeprefix(VARIABLE_REF))
+        return await variable_value(tx, secrets, caller, value.removeprefix(VARIABLE_REF))
     if value.startswith(RESOURCE_REF):
         if depth >= MAX_DEPTH:
             raise InvalidInput(
@@ -37,9 +42,9 @@ async def interpolate(tx: Transaction, caller: Caller, value: Any, depth: int = 
             )
         path = value.removeprefix(RESOURCE_REF)
         caller.require_scope("resources", "read", path)
-        require_visible(caller, path, "resource")
         row = await tx.fetch_one("get_resource", workspace_id=caller.workspace_id, path=path)
         if row is None:
             raise NotFound(f"resource not found at path {path!r}")
-        return await interpolate(tx, caller, row["value"], depth + 1)
+        require_visible(caller, path, "resource", row["extra_perms"])
+        return await interpolate(tx, secrets, caller, row["value"], depth + 1)
     return value

@@ -5,7 +5,6 @@ Every problem becomes InvalidInput naming the field (a body field, or the query 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from uuid import UUID
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from gateway.errors import InvalidInput
+from gateway.http_routes import strict_json
 
 DEFAULT_PER_PAGE: Final = 100
 MAX_PER_PAGE: Final = 1000
@@ -29,7 +29,7 @@ async def read_json(request: Request, default: Any = None) -> Any:
             raise InvalidInput("body", "a JSON body is required")
         return default
     try:
-        return json.loads(raw)
+        return strict_json.loads(raw)
     except ValueError as exc:
         raise InvalidInput("body", f"not valid JSON: {exc}") from None
 

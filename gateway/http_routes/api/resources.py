@@ -17,7 +17,7 @@ from starlette.routing import Route
 from gateway.errors import Conflict, NotFound
 from gateway.http_routes.api import audit
 from gateway.http_routes.api.auth import Caller, in_workspace
-from gateway.http_routes.api.context import store_of
+from gateway.http_routes.api.context import secrets_of, store_of
 from gateway.http_routes.api.interpolation import interpolate
 from gateway.http_routes.api.locks import lock_paths
 from gateway.http_routes.api.permissions import (
@@ -64,10 +64,18 @@ class ValueChange(BaseModel):
 
 async def find_resource(tx: Transaction, caller: Caller, path: str) -> Row:
     """The resource at `path`, or NotFound (also when the caller may not see it)."""
-    require_visible(caller, path, "resource")
     row = await tx.fetch_one("get_resource", workspace_id=caller.workspace_id, path=path)
     if row is None:
         raise NotFound(f"resource not found at path {path!r}")
+    require_visible(caller, path, "resource", row["extra_perms"])
+    return row
+
+
+async def find_writable_resource(tx: Transaction, caller: Caller, path: str) -> Row:
+    """The resource at `path` if the caller may change it (its own, or granted to it)."""
+    caller.require_scope(DOMAIN, "write", path)
+    row = await find_resource(tx, caller, path)
+    require_writable(caller, path, row["extra_perms"])
     return row
 
 
@@ -117,12 +125,14 @@ async def create_resource(request: Request, caller: Caller) -> Response:
 
 async def update_resource(request: Request, caller: Caller) -> Response:
     """Change the given fields of a resource, possibly moving it to a new path."""
-    path = _writable_path(caller, request.path_params["path"])
+    path = request.path_params["path"]
     body = await read_model(request, ResourceChange)
-    new_path = _writable_path(caller, check_path(body.path)) if body.path else path
+    new_path = path
+    if body.path and body.path != path:
+        new_path = _writable_path(caller, check_path(body.path))
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, "resource", caller.workspace_id, path, new_path)
-        row = await find_resource(tx, caller, path)
+        row = await find_writable_resource(tx, caller, path)
         if new_path != path:
             if await tx.fetch_one("get_resource", workspace_id=caller.workspace_id, path=new_path):
                 raise Conflict(f"a resource exists already at path {new_path!r}")
@@ -150,11 +160,11 @@ async def update_resource(request: Request, caller: Caller) -> Response:
 
 async def update_resource_value(request: Request, caller: Caller) -> Response:
     """Replace a resource's value (what `wmill.set_resource`/`set_state` send)."""
-    path = _writable_path(caller, request.path_params["path"])
+    path = request.path_params["path"]
     body = await read_model(request, ValueChange)
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, "resource", caller.workspace_id, path)
-        row = await find_resource(tx, caller, path)
+        row = await find_writable_resource(tx, caller, path)
         await _write(
             tx,
             caller,
@@ -193,7 +203,7 @@ async def get_resource_value_interpolated(request: Request, caller: Caller) -> R
     caller.require_scope(DOMAIN, "read", path)
     async with store_of(request).transaction() as tx:
         row = await find_resource(tx, caller, path)
-        value = await interpolate(tx, caller, row["value"])
+        value = await interpolate(tx, secrets_of(request), caller, row["value"])
     return JSONResponse(value)
 
 
@@ -236,9 +246,9 @@ def resource_json(row: Row) -> dict[str, Any]:
 
 async def delete_resource(request: Request, caller: Caller) -> Response:
     """Remove a resource."""
-    path = _writable_path(caller, request.path_params["path"])
+    path = request.path_params["path"]
     async with store_of(request).transaction() as tx:
-        await find_resource(tx, caller, path)
+        await find_writable_resource(tx, caller, path)
         await tx.execute("api_delete_resource", workspace_id=caller.workspace_id, path=path)
         await audit.record(
             tx, caller.identity, caller.workspace_id, "resources.delete", path, action="delete"

@@ -7,11 +7,9 @@ bound to one) and a subset of its scopes.
 
 from __future__ import annotations
 
-import secrets
-import string
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -25,11 +23,8 @@ from gateway.http_routes.api.context import store_of
 from gateway.http_routes.api.request_parsing import Page, query_bool, read_model
 from gateway.store import Transaction
 from gateway.store.values import utc_now
+from gateway.token_text import PREFIX_LENGTH, new_token_text, token_hash, token_prefix
 from gateway.workspaces import Identity
-
-TOKEN_LENGTH: Final = 32
-PREFIX_LENGTH: Final = 10
-_ALPHABET: Final = string.ascii_letters + string.digits
 
 
 async def issue_token(
@@ -41,11 +36,12 @@ async def issue_token(
     expiration: datetime | None = None,
     scopes: Sequence[str] | None = None,
 ) -> str:
-    """Store a new token acting as `owner` and return its text."""
-    text = "".join(secrets.choice(_ALPHABET) for _ in range(TOKEN_LENGTH))
+    """Store a new token acting as `owner` (hashed) and return its text."""
+    text = new_token_text()
     await tx.execute(
         "api_insert_token",
-        token=text,
+        token_hash=token_hash(text),
+        token_prefix=token_prefix(text),
         label=label,
         expiration=expiration,
         workspace_id=workspace_id,
@@ -96,7 +92,7 @@ async def create_token(request: Request, token: Token) -> Response:
             token.identity,
             workspace_id or audit.GLOBAL_WORKSPACE,
             "users.token.create",
-            text[:PREFIX_LENGTH],
+            token_prefix(text),
             action="create",
             parameters={"label": body.label} if body.label else None,
         )
@@ -123,7 +119,7 @@ def _narrowed_scopes(token: Token, wanted: list[str] | None) -> Sequence[str] | 
 
 
 async def list_tokens(request: Request, token: Token) -> Response:
-    """The caller's tokens, by their first ten characters."""
+    """The caller's tokens, by their clear prefix only."""
     page = Page.of(request)
     async with store_of(request).transaction() as tx:
         rows = await tx.fetch_all(
@@ -143,12 +139,18 @@ async def list_tokens(request: Request, token: Token) -> Response:
 
 
 async def delete_token(request: Request, token: Token) -> Response:
-    """Revoke the caller's tokens starting with `token_prefix`."""
-    prefix = request.path_params["token_prefix"]
-    if len(prefix) < PREFIX_LENGTH:
+    """Revoke the caller's tokens with this prefix (or this whole token)."""
+    given = request.path_params["token_prefix"]
+    if len(given) < PREFIX_LENGTH:
         raise InvalidInput("token_prefix", f"give at least {PREFIX_LENGTH} characters")
+    prefix = token_prefix(given)
     async with store_of(request).transaction() as tx:
-        deleted = await tx.execute("api_delete_tokens_by_prefix", email=token.email, prefix=prefix)
+        deleted = await tx.execute(
+            "api_delete_tokens_by_prefix",
+            email=token.email,
+            prefix=given,
+            token_hash=token_hash(given),
+        )
         if deleted == 0:
             raise NotFound(f"no token starting with {prefix!r}")
         await audit.record(

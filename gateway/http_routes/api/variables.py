@@ -15,7 +15,7 @@ from starlette.routing import Route
 from gateway.errors import Conflict, NotFound
 from gateway.http_routes.api import audit
 from gateway.http_routes.api.auth import Caller, in_workspace
-from gateway.http_routes.api.context import store_of
+from gateway.http_routes.api.context import secrets_of, store_of
 from gateway.http_routes.api.locks import lock_paths
 from gateway.http_routes.api.permissions import (
     check_path,
@@ -24,6 +24,8 @@ from gateway.http_routes.api.permissions import (
     user_prefix,
 )
 from gateway.http_routes.api.request_parsing import Page, query_bool, query_text, read_model
+from gateway.secrets.keeper import SecretKeeper
+from gateway.secrets.variables import clear_value, write_variable
 from gateway.store import Row, Transaction
 
 DOMAIN = "variables"
@@ -53,21 +55,21 @@ class VariableChange(BaseModel):
 
 async def find_variable(tx: Transaction, caller: Caller, path: str) -> Row:
     """The variable at `path`, or NotFound (also when the caller may not see it)."""
-    require_visible(caller, path, "variable")
     row = await tx.fetch_one("get_variable", workspace_id=caller.workspace_id, path=path)
     if row is None:
         raise NotFound(f"variable not found at path {path!r}")
+    require_visible(caller, path, "variable", row["extra_perms"])
     return row
 
 
-async def variable_value(tx: Transaction, caller: Caller, path: str) -> str:
+async def variable_value(tx: Transaction, secrets: SecretKeeper, caller: Caller, path: str) -> str:
     """The value of a variable the caller may read; a secret's read is audited."""
     caller.require_scope(DOMAIN, "read", path)
-    return await reveal(tx, caller, await find_variable(tx, caller, path))
+    return await reveal(tx, secrets, caller, await find_variable(tx, caller, path))
 
 
-async def reveal(tx: Transaction, caller: Caller, row: Row) -> str:
-    """The value of a variable row, auditing the read when it is a secret."""
+async def reveal(tx: Transaction, secrets: SecretKeeper, caller: Caller, row: Row) -> str:
+    """The value of a variable row (a secret opened and its read audited)."""
     if row["is_secret"]:
         await audit.record(
             tx,
@@ -77,8 +79,7 @@ async def reveal(tx: Transaction, caller: Caller, row: Row) -> str:
             row["path"],
             action="execute",
         )
-    value: str = row["value"]
-    return value
+    return await clear_value(tx, secrets, row)
 
 
 async def create_variable(request: Request, caller: Caller) -> Response:
@@ -93,6 +94,7 @@ async def create_variable(request: Request, caller: Caller) -> Response:
             raise Conflict(f"a variable exists already at path {path!r}")
         await _write(
             tx,
+            secrets_of(request),
             caller,
             path,
             value=body.value,
@@ -112,19 +114,22 @@ async def update_variable(request: Request, caller: Caller) -> Response:
     new_path = check_path(body.path) if body.path else path
     for target in {path, new_path}:
         caller.require_scope(DOMAIN, "write", target)
-        require_writable(caller, target)
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, "variable", caller.workspace_id, path, new_path)
         row = await find_variable(tx, caller, path)
+        require_writable(caller, path, row["extra_perms"])
         if new_path != path:
+            require_writable(caller, new_path)
             if await tx.fetch_one("get_variable", workspace_id=caller.workspace_id, path=new_path):
                 raise Conflict(f"a variable exists already at path {new_path!r}")
             await tx.execute("api_delete_variable", workspace_id=caller.workspace_id, path=path)
+        secrets = secrets_of(request)
         await _write(
             tx,
+            secrets,
             caller,
             new_path,
-            value=row["value"] if body.value is None else body.value,
+            value=await clear_value(tx, secrets, row) if body.value is None else body.value,
             is_secret=row["is_secret"] if body.is_secret is None else body.is_secret,
             description=row["description"] if body.description is None else body.description,
         )
@@ -142,12 +147,20 @@ async def update_variable(request: Request, caller: Caller) -> Response:
 
 
 async def _write(
-    tx: Transaction, caller: Caller, path: str, *, value: str, is_secret: bool, description: str
+    tx: Transaction,
+    secrets: SecretKeeper,
+    caller: Caller,
+    path: str,
+    *,
+    value: str,
+    is_secret: bool,
+    description: str,
 ) -> None:
-    await tx.execute(
-        "upsert_variable",
-        workspace_id=caller.workspace_id,
-        path=path,
+    await write_variable(
+        tx,
+        secrets,
+        caller.workspace_id,
+        path,
         value=value,
         is_secret=is_secret,
         description=description,
@@ -161,14 +174,15 @@ async def get_variable(request: Request, caller: Caller) -> Response:
     decrypt = query_bool(request, "decrypt_secret") is not False
     async with store_of(request).transaction() as tx:
         row = await find_variable(tx, caller, path)
-        value = await reveal(tx, caller, row) if decrypt or not row["is_secret"] else None
+        shown = decrypt or not row["is_secret"]
+        value = await reveal(tx, secrets_of(request), caller, row) if shown else None
     return JSONResponse(variable_json(row, value))
 
 
 async def get_variable_value(request: Request, caller: Caller) -> Response:
     """A variable's value as a JSON string (what `wmill.get_variable` reads)."""
     async with store_of(request).transaction() as tx:
-        value = await variable_value(tx, caller, request.path_params["path"])
+        value = await variable_value(tx, secrets_of(request), caller, request.path_params["path"])
     return JSONResponse(value)
 
 
@@ -209,9 +223,9 @@ async def delete_variable(request: Request, caller: Caller) -> Response:
     """Remove a variable."""
     path = request.path_params["path"]
     caller.require_scope(DOMAIN, "write", path)
-    require_writable(caller, path)
     async with store_of(request).transaction() as tx:
-        await find_variable(tx, caller, path)
+        row = await find_variable(tx, caller, path)
+        require_writable(caller, path, row["extra_perms"])
         await tx.execute("api_delete_variable", workspace_id=caller.workspace_id, path=path)
         await audit.record(
             tx, caller.identity, caller.workspace_id, "variables.delete", path, action="delete"

@@ -7,7 +7,9 @@ WHERE workspace_id = :workspace_id
   AND (CAST(:path_start AS text) IS NULL
        OR substr(path, 1, length(CAST(:path_start AS text))) = CAST(:path_start AS text))
   AND (CAST(:is_admin AS boolean) OR substr(path, 1, 2) <> 'u/'
-       OR substr(path, 1, length(CAST(:user_prefix AS text))) = CAST(:user_prefix AS text))
+       OR substr(path, 1, length(CAST(:user_prefix AS text))) = CAST(:user_prefix AS text)
+       OR (extra_perms -> rtrim(CAST(:user_prefix AS text), '/')) IS NOT NULL
+       OR (extra_perms -> 'g/all') IS NOT NULL)
 ORDER BY path
 LIMIT :limit OFFSET :offset;
 

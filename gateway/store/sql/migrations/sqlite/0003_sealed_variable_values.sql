@@ -1,0 +1,2 @@
+-- Secret values are stored sealed, longer than their clear text: SQLite's TEXT column holds
+-- them already (PostgreSQL widens its varchar(15000) in this migration).
