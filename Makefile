@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The quickstart runs jobs as whoever runs it; a root service (systemd, containers) keeps the
+# unprivileged default. See the README's Security section.
+run: export GATEWAY_JOB_USER ?= $(shell id -un)
 run: $(STAMP)
 	$(BIN)/gateway apply -f examples/gateway.yaml
 	@cat examples/next-steps.txt
@@ -40,4 +43,4 @@ bench: $(STAMP) services
 	. .run/services.env && $(BIN)/python bench/run.py $(BENCH)
 
 clean:
-	rm -rf .run gateway.db gateway.db-wal gateway.db-shm .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .run gateway.db gateway.db-wal gateway.db-shm gateway.db.master-key .pytest_cache .mypy_cache .ruff_cache

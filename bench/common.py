@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 import psycopg
 
 RUN_DATABASE_ENV = "GATEWAY_BENCH_POSTGRES"
+
+JOB_USER = os.environ.get("GATEWAY_JOB_USER") or getpass.getuser()
+"""The user benchmark jobs run as: the runner's own unless GATEWAY_JOB_USER names another."""
 """Names the database `bench/run.py` created for one benchmark; its scratch databases are
 named after it, so that the runner can drop whatever a benchmark left behind."""
 

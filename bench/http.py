@@ -22,6 +22,7 @@ The last line printed is one JSON object: the figures, and the ratios `async_pg_
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -47,6 +48,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from bench.common import (
+    JOB_USER,
     RUN_DATABASE_ENV,
     create_database,
     database_name,
@@ -172,6 +174,9 @@ async def serve_kind(kind: str, database_url: str | None) -> None:
         database_url=database_url,
         instance_name=f"bench-{kind}",
         executor_slots=SYNC_SLOTS if sync else 0,
+        job_user=JOB_USER,
+        # A fresh database per server: any master key will do.
+        master_key=base64.b64encode(secrets.token_bytes(32)).decode(),
     )
     async with Gateway.running(
         settings, serve_http=False, run_executor=sync, run_listeners=False

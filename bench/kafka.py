@@ -7,7 +7,7 @@ what a Python consumer can reach on the same broker and the same database server
 - the gateway, on PostgreSQL and on SQLite: the lease supervisor runs the Kafka listener with
   the fenced `TriggerJobSink` under a `SqlLeaseStore` lease (the executor off: the jobs stay
   queued); each fetch of up to `ConsumerOptions.max_batch` records is one job transaction, and
-  its offsets are committed after it;
+  its offsets are committed after it, while the next fetch is already being submitted;
 - the minimal durable pipeline: `getmany()` -> the whole fetch as one COPY (PostgreSQL) or one
   multi-row INSERT (SQLite) of `(source id, payload)` into a plain table keyed by the source id
   -> commit -> commit the offsets;

@@ -33,6 +33,7 @@ import psycopg
 from procrastinate import App, PsycopgConnector
 
 from bench.common import (
+    JOB_USER,
     create_database,
     database_name,
     drop_databases,
@@ -157,7 +158,11 @@ async def gateway_throughput(dialect: str, *, warm: bool, count: int) -> float:
             await add_noop_script(store, dedicated_worker=warm)
             await enqueue_noop_jobs(store, count)
             settings = Settings.load(
-                environ={}, database_url=url, executor_slots=SLOTS, instance_name="bench"
+                environ={},
+                database_url=url,
+                executor_slots=SLOTS,
+                instance_name="bench",
+                job_user=JOB_USER,
             )
             executor = Executor(store, settings)
             try:

@@ -2,12 +2,17 @@
 
 GatewayError
  ├── ConfigError              a setting, a database URL or a file cannot be used
+ │    └── MasterKeyMismatch   the master key does not open the database's workspace keys
  ├── StoreError               the database failed or cannot be reached
  │    └── DatabaseUnavailable
  ├── InvalidInput             a request or a declaration is wrong: HTTP 400 naming the field
  ├── NotFound                 the object does not exist (or is not visible): HTTP 404
  ├── Conflict                 the object exists already / the write would clash: HTTP 409
  ├── Forbidden                the caller may not do this: HTTP 403
+ ├── SecretUnreadable         a stored secret fails authentication (changed, or moved to another
+ │                            variable): never returned as garbage
+ ├── DestinationBlocked       an outbound connection's host or address is refused by the network
+ │                            guard (link-local, cloud metadata, deny or allow list)
  └── LeaseLost                this instance no longer holds the trigger it writes for
                               (raised as gateway.listeners.lease.LeaseLost, naming the trigger)
 """
@@ -21,6 +26,10 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """A setting, a database URL or a configuration file cannot be used."""
+
+
+class MasterKeyMismatch(ConfigError):
+    """The master key is not the one the database's workspace keys were wrapped with."""
 
 
 class StoreError(GatewayError):
@@ -50,6 +59,14 @@ class Conflict(GatewayError):
 
 class Forbidden(GatewayError):
     """The caller is known but may not do this."""
+
+
+class SecretUnreadable(GatewayError):
+    """A stored secret value or key fails authentication: it was changed or moved."""
+
+
+class DestinationBlocked(GatewayError):
+    """The network guard refuses a connection the gateway would make on a user's behalf."""
 
 
 class LeaseLost(GatewayError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import NotFound
+from gateway.secrets.keeper import keeper_of
+from gateway.secrets.variables import clear_value
 from gateway.store import Store, fetch_one
 
 
@@ -17,11 +19,14 @@ async def resource_value(store: Store, workspace_id: str, path: str) -> Any:
 
 
 async def variable_value(store: Store, workspace_id: str, path: str) -> str:
-    """The value of variable `path`."""
-    row = await fetch_one(store, "get_variable", workspace_id=workspace_id, path=path)
-    if row is None:
-        raise NotFound(f"variable not found at path {path!r} in workspace {workspace_id!r}")
-    return str(row["value"])
+    """The value of variable `path` (a secret opened with the store's keeper)."""
+    async with store.transaction() as tx:
+        row = await tx.fetch_one("get_variable", workspace_id=workspace_id, path=path)
+        if row is None:
+            raise NotFound(f"variable not found at path {path!r} in workspace {workspace_id!r}")
+        if not row["is_secret"]:
+            return str(row["value"])
+        return await clear_value(tx, keeper_of(store), row)
 
 
 async def _interpolate(store: Store, workspace_id: str, value: Any) -> Any:

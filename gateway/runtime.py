@@ -14,6 +14,7 @@ import uvicorn
 from gateway.clock import SystemClock
 from gateway.errors import ConfigError
 from gateway.executor.worker import Executor
+from gateway.flows.expressions import configure as configure_expressions
 from gateway.http_routes.app import create_app
 from gateway.listeners.registry import listener_factories
 from gateway.listeners.sql_lease_store import SqlLeaseStore
@@ -22,6 +23,7 @@ from gateway.observability.alert_rules import AlertRules
 from gateway.observability.alerts import StoreAlertSink
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.source_lag import LagProbe
+from gateway.secrets.unlock import unlock_secrets
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.store.migrations import migrate, pending_migrations
@@ -54,13 +56,16 @@ class Gateway:
             store, ttl_s=settings.source_lag_cache_s, timeout_s=settings.source_lag_timeout_s
         )
         self.executor = Executor(store, settings, metrics=self.metrics)
+        configure_expressions(timeout_s=settings.flow_expression_timeout_s)
         factories = listener_factories(store, settings)
         alerts = StoreAlertSink(store)
         self.listeners = LeaseSupervisor(
             settings.instance_name,
             store=SqlLeaseStore(store),
             factories=factories,
-            sink=TriggerJobSink(store, metrics=self.metrics),
+            sink=TriggerJobSink(
+                store, metrics=self.metrics, max_event_bytes=settings.max_event_bytes
+            ),
             alerts=alerts,
             timings=LeaseTimings.from_settings(settings),
             clock=SystemClock(),
@@ -130,7 +135,11 @@ class Gateway:
         settings = self.settings
         assert settings.smtp_port is not None
         self.smtp = SmtpServer(
-            EmailIntake(self.store, AddressBook(self.store, settings.email_domain)),
+            EmailIntake(
+                self.store,
+                AddressBook(self.store, settings.email_domain),
+                max_attachment_bytes=settings.email_max_attachment_bytes,
+            ),
             host=settings.smtp_host,
             port=settings.smtp_port,
             max_message_bytes=settings.smtp_max_message_bytes,
@@ -186,8 +195,9 @@ class Gateway:
         return int(sockets[0].getsockname()[1])
 
 
-async def open_database(settings: Settings) -> Store:
-    """Open the store; migrate it when `migrate_on_start`, else refuse a stale schema."""
+async def open_database(settings: Settings, *, unlock: bool = True) -> Store:
+    """Open the store; migrate it when `migrate_on_start`, else refuse a stale schema; then
+    (with `unlock`) load the master key, check it and seal clear-text secrets."""
     store = await open_store(settings.database_url, pool_size=settings.database_pool_size)
     try:
         if settings.migrate_on_start:
@@ -196,6 +206,8 @@ async def open_database(settings: Settings) -> Store:
             raise ConfigError(
                 f"the database lacks {len(missing)} migration(s); run `gateway migrate` first"
             )
+        if unlock:
+            await unlock_secrets(store, settings)
     except BaseException:
         await store.close()
         raise

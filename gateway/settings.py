@@ -6,15 +6,24 @@ Values come from `GATEWAY_*` environment variables, optionally from a YAML file 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from gateway.errors import ConfigError
 
@@ -34,6 +43,10 @@ class Settings(BaseModel):
     database_url: str = "sqlite:///gateway.db"
     database_pool_size: int = Field(default=10, ge=1)
     migrate_on_start: bool = True
+    # The key that wraps the workspace keys of secret variables: base64 of 32 bytes, given
+    # directly or in a file; SQLite without either keeps one in a file beside the database.
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
@@ -44,8 +57,16 @@ class Settings(BaseModel):
     executor_slots: int = Field(default=4, ge=0)
     job_timeout_s: float = Field(default=900.0, gt=0)
     job_memory_limit_mb: int | None = Field(default=2048, ge=16)
+    # Jobs of a gateway started as root run as this user; otherwise as the gateway's own user.
+    job_user: str = "nobody"
+    job_cpu_limit_s: int | None = Field(default=900, ge=1)
+    job_max_open_files: int | None = Field(default=1024, ge=16)
+    job_max_processes: int | None = Field(default=512, ge=8)
+    job_max_file_bytes: int | None = Field(default=1024 * 1024 * 1024, ge=1024)
     max_result_bytes: int = Field(default=2 * 1024 * 1024, ge=64)
     max_log_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Each JavaScript expression of a flow (input transforms, iterators, branch conditions).
+    flow_expression_timeout_s: float = Field(default=1.0, gt=0, le=60)
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
     job_claim_batch: int = Field(default=8, ge=1)
@@ -55,6 +76,8 @@ class Settings(BaseModel):
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     dedup_retention_days: int = Field(default=7, ge=1)
 
+    # Records of one Kafka fetch or JetStream pull taken as one job transaction.
+    listener_max_batch: int = Field(default=1000, ge=1, le=100_000)
     lease_claim_interval_s: float = Field(default=15.0, gt=0)
     lease_ping_interval_s: float = Field(default=5.0, gt=0)
     lease_stale_after_s: float = Field(default=15.0, gt=0)
@@ -64,6 +87,13 @@ class Settings(BaseModel):
     http_route_version_check_s: float = Field(default=3.0, gt=0)
     http_route_auth_cache_s: float = Field(default=10.0, ge=0)
     http_route_sse_ping_s: float = Field(default=5.0, gt=0)
+    # Requests per second per route (token bucket of `_burst`); `_limits`: per route
+    # ("workspace/trigger path" -> rate), also when no default is set.
+    http_route_rate_limit_per_s: float | None = Field(default=None, gt=0)
+    http_route_rate_limit_burst: int = Field(default=100, ge=1)
+    http_route_rate_limits: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    api_token_rate_limit_per_s: float | None = Field(default=None, gt=0)
+    api_token_rate_limit_burst: int = Field(default=200, ge=1)
     # Static routes serve files from below this folder only; unset, they are refused.
     static_root: Path | None = None
 
@@ -71,9 +101,12 @@ class Settings(BaseModel):
     smtp_port: int | None = Field(default=None, ge=0, le=65535)
     email_domain: str | None = None
     smtp_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    email_max_attachment_bytes: int | None = Field(default=5 * 1024 * 1024, ge=1)
     smtp_tls_cert_file: Path | None = None
     smtp_tls_key_file: Path | None = None
 
+    # A source message larger than this goes to the quarantine instead of becoming a job.
+    max_event_bytes: int | None = Field(default=5 * 1024 * 1024, ge=1024)
     listener_backoff_base_s: float = Field(default=1.0, gt=0)
     listener_backoff_cap_s: float = Field(default=60.0, gt=0)
 
@@ -88,7 +121,33 @@ class Settings(BaseModel):
     alert_lag_messages: int | None = Field(default=None, ge=0)
     alert_lag_bytes: int | None = Field(default=None, ge=0)
     alert_webhook_url: str | None = None
+    # Outbound connections made on a user's behalf (WebSocket triggers, the alert webhook):
+    # host names, *.suffix patterns, addresses or ranges, comma-separated (see gateway.net_guard).
+    outbound_deny_hosts: list[str] = Field(default_factory=list)
+    outbound_allow_hosts: list[str] = Field(default_factory=list)
+    outbound_allow_link_local: bool = False
     alert_webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("outbound_deny_hosts", "outbound_allow_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return (
+            [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        )
+
+    @field_validator("outbound_deny_hosts", "outbound_allow_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from gateway.net_guard import HostList  # the guard reads settings: imported when used
+
+        HostList.parse(value, f"{ENV_PREFIX}{(info.field_name or '').upper()}")
+        return value
+
+    @field_validator("http_route_rate_limits", mode="before")
+    @classmethod
+    def _json_mapping(cls, value: Any) -> Any:
+        # From the environment a mapping arrives as JSON text.
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import getpass
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -9,14 +11,37 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
+from gateway.secrets.keeper import SecretKeeper
+from gateway.secrets.master_key import decode_master_key
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.store.migrations import migrate
 
+JOB_USER = getpass.getuser()
+"""Jobs of the shared tests run as the test runner's user: the interpreter the tests run under
+need not be readable by an unprivileged user. The sandbox's own tests choose their job user."""
+
+TEST_MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
+"""The master key of the test stores and of the `settings` fixture (one per test run)."""
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+# Fuzz tests: no deadline on shared CPUs; under CI the same examples every run, nothing saved.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def service_missing(what: str, reason: str) -> None:
@@ -53,9 +78,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    """A migrated store on each dialect."""
+    """A migrated store on each dialect, its secrets sealed with `TEST_MASTER_KEY`."""
     opened = await open_store(database_url)
     await migrate(opened)
+    opened.secrets = SecretKeeper(decode_master_key(TEST_MASTER_KEY, "the tests"))
     yield opened
     await opened.close()
 
@@ -73,4 +99,6 @@ def settings(database_url: str) -> Settings:
         zombie_timeout_s=3.0,
         log_flush_interval_s=0.1,
         shutdown_grace_s=2.0,
+        job_user=JOB_USER,
+        master_key=TEST_MASTER_KEY,
     )

@@ -8,7 +8,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import alerts, jobs, quarantine, scripts, serve, tokens, triggers, workspace
+from gateway.cli import (
+    alerts,
+    audit,
+    flows,
+    jobs,
+    quarantine,
+    scripts,
+    secrets,
+    serve,
+    tokens,
+    triggers,
+    workspace,
+)
 from gateway.errors import GatewayError
 from gateway.observability.log_format import JsonFormatter
 from gateway.settings import Settings
@@ -28,12 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
     scripts.register(commands)
+    flows.register(commands)
     jobs.register(commands)
     triggers.register(commands)
     quarantine.register(commands)
     tokens.register(commands)
     workspace.register(commands)
     alerts.register(commands)
+    secrets.register(commands)
+    audit.register(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.apply import apply_declaration, load_declaration
 from gateway.runtime import Gateway, open_database
+from gateway.secrets.unlock import unlock_secrets
 from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.migrations import migrate
@@ -59,10 +60,11 @@ async def run_worker(settings: Settings, options: argparse.Namespace) -> int:
 
 
 async def run_migrate(settings: Settings, options: argparse.Namespace) -> int:
-    """Apply the missing migrations and say which."""
+    """Apply the missing migrations and say which; then seal secrets stored in clear."""
     store = await open_store(settings.database_url)
     try:
         applied = await migrate(store)
+        await unlock_secrets(store, settings)
     finally:
         await store.close()
     for migration in applied:

@@ -36,6 +36,7 @@ from typing import Any, Final
 from gateway.http_routes.api.auth import scope_allows
 from gateway.listeners.lease import TriggerRef
 from gateway.store import Store, Transaction
+from gateway.token_text import token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Addressee:
         )
 
     async def _default_row(self, tx: Transaction, token: str) -> dict[str, Any] | None:
-        found = await tx.fetch_one("api_get_token", token=token)
+        found = await tx.fetch_one("api_get_token", token_hash=token_hash(token))
         path, kind = self.trigger.path, "flow" if self.is_flow else "script"
         owner = str((found or {}).get("owner") or "")
         if (

@@ -60,11 +60,16 @@ class EmailIntake:
     """Turns received messages into jobs of the email triggers they are addressed to."""
 
     def __init__(
-        self, store: Store, book: AddressBook, shapes: RunnableShapes | None = None
+        self,
+        store: Store,
+        book: AddressBook,
+        shapes: RunnableShapes | None = None,
+        max_attachment_bytes: int | None = None,
     ) -> None:
         self._store = store
         self._book = book
         self._shapes = shapes if shapes is not None else RunnableShapes()
+        self._max_attachment_bytes = max_attachment_bytes
 
     async def check_recipient(self, address: str) -> EmailTarget:
         """The target of `address`; RecipientRefused when mail to it is not taken.
@@ -93,7 +98,9 @@ class EmailIntake:
         self, raw: bytes, sender: str | None, recipients: Sequence[str]
     ) -> list[Delivered]:
         """Commit one job per recipient of the message `raw`; their ids once committed."""
-        message = await asyncio.to_thread(ReceivedMessage.read, raw, sender)
+        message = await asyncio.to_thread(
+            ReceivedMessage.read, raw, sender, self._max_attachment_bytes
+        )
         unique = list(dict.fromkeys(recipients))
         addressees = [await self._book.addressee(recipient) for recipient in unique]
         delivered: list[Delivered] = []
@@ -155,20 +162,33 @@ class ReceivedMessage:
     sender: str | None
 
     @classmethod
-    def read(cls, raw: bytes, sender: str | None) -> ReceivedMessage:
-        """Parse `raw`; a message that cannot be parsed keeps `parsed` None and says why."""
+    def read(
+        cls, raw: bytes, sender: str | None, max_attachment_bytes: int | None = None
+    ) -> ReceivedMessage:
+        """Parse `raw`; a message that cannot be parsed, or has an attachment over
+        `max_attachment_bytes`, keeps `parsed` None and says why."""
         try:
             parsed: dict[str, Any] | None = parse_email(raw)
             problem = ""
         except Exception as exc:  # a bad message is quarantined, never refused or lost
             parsed, problem = None, f"the message cannot be parsed: {_describe(exc)}"
+        if parsed is not None and max_attachment_bytes is not None:
+            oversized = [a for a in parsed["attachments"] if a["size"] > max_attachment_bytes]
+            if oversized:
+                name, size = oversized[0]["name"], oversized[0]["size"]
+                problem = (
+                    f"attachment {name!r} is {size} bytes, over the limit of "
+                    f"{max_attachment_bytes} bytes (GATEWAY_EMAIL_MAX_ATTACHMENT_BYTES)"
+                )
+                parsed = None
         return cls(raw, raw.decode("utf-8", errors="replace"), parsed, problem, sender or None)
 
     @property
     def dedup_id(self) -> str:
-        """The Message-ID (hashed when long), or the SHA-256 of the message when it has none."""
+        """The Message-ID (hashed when long or holding a NUL), or the SHA-256 of the message when
+        it has none."""
         message_id = (self.parsed or {}).get("message_id")
-        if message_id and len(message_id) <= _MAX_READABLE_ID:
+        if message_id and len(message_id) <= _MAX_READABLE_ID and "\x00" not in message_id:
             return str(message_id)
         hashed = hashlib.sha256(message_id.encode() if message_id else self.raw)
         return f"sha256:{hashed.hexdigest()}"

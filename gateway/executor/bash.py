@@ -2,7 +2,8 @@
 
 - Arguments: ``$1``, ``$2``, ... in the order of `RunRequest.arg_order`; a JSON string is passed as
   its text, any other value as its compact JSON text, a missing or null argument as "".
-- Memory limit: ``ulimit -v``, the virtual memory of bash and of each command it starts.
+- Limits: ``ulimit`` sets the virtual memory, CPU time, open files, processes (when jobs run as
+  their own user) and file size of bash and of each command it starts, before the script runs.
 - Result: the last non-empty line of stdout, as JSON when it parses, else as the string.
 - A non-zero exit fails the job, naming the code and the last line of stderr (else of stdout).
 - Peak memory: sampled from /proc while the job runs (see `gateway.executor.memory`).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -39,8 +41,15 @@ SCRIPT_NAME = "main.sh"
 ERROR_LINE_LIMIT = 2000
 """Bytes kept of the output line quoted in the error of a failed job."""
 
-LIMITED_BASH = 'ulimit -v "$1" || exit 125; shift; exec bash --noprofile --norc "$@"'
-"""Sets the memory limit, then runs the script (``$1`` the limit in KiB, then the script's argv)."""
+LIMITED_BASH = (
+    'c="$1"; n="$2"; shift 2; '
+    '[ "$c" = 0 ] || { ulimit -St "$c" && ulimit -Ht "$((c + 1))"; } || exit 125; '
+    '[ "$n" = 0 ] || ulimit "${@:1:n}" || exit 125; '
+    'shift "$n"; exec bash --noprofile --norc "$@"'
+)
+"""Sets the limits, then runs the script. ``$1``: the CPU seconds (0: none; the hard limit is one
+more, so that the soft one sends SIGXCPU), ``$2``: the number of ``ulimit`` words that follow,
+then those words, then the script's argv."""
 
 
 def bash_argument(value: Any) -> str:
@@ -53,14 +62,19 @@ def bash_argument(value: Any) -> str:
 
 
 def bash_command(script_file: Path, request: RunRequest) -> list[str]:
-    """The argv that runs the script with its arguments and memory limit."""
+    """The argv that runs the script with its arguments and limits."""
     arguments = [bash_argument(request.args.get(name)) for name in request.arg_order]
-    if request.memory_limit_mb is None:
+    limits = request.limits
+    if request.user is None:  # the process count would be the gateway user's, not the job's
+        limits = dataclasses.replace(limits, processes=None)
+    options = limits.ulimit_options()
+    if request.memory_limit_mb is not None:
+        options += ["-v", str(request.memory_limit_mb * 1024)]
+    if not options and not limits.cpu_s:
         return ["bash", "--noprofile", "--norc", str(script_file), *arguments]
-    limit_kb = str(request.memory_limit_mb * 1024)
     return [
-        *("bash", "--noprofile", "--norc", "-c", LIMITED_BASH, "bash", limit_kb),
-        *(str(script_file), *arguments),
+        *("bash", "--noprofile", "--norc", "-c", LIMITED_BASH, "bash"),
+        *(str(limits.cpu_s or 0), str(len(options)), *options, str(script_file), *arguments),
     ]
 
 
@@ -78,7 +92,9 @@ def parse_result(line: bytes) -> Any:
 async def run_bash(request: RunRequest, log: LogSink) -> RunOutcome:
     """Run a bash job in a fresh process."""
     watch = Stopwatch()
-    workdir = await make_job_dir(functools.partial(_write_script, content=request.content))
+    workdir = await make_job_dir(
+        functools.partial(_write_script, content=request.content), request.user
+    )
     try:
         try:
             process = await spawn(
@@ -86,9 +102,12 @@ async def run_bash(request: RunRequest, log: LogSink) -> RunOutcome:
                 workdir=workdir,
                 env=job_environment(workdir, request.env),
                 merge_stderr=False,
+                user=request.user,
             )
         except FileNotFoundError:
             return watch.failure(EXECUTION_ERROR, "bash is not installed on this gateway's PATH")
+        except PermissionError as exc:
+            return watch.failure(EXECUTION_ERROR, f"the job user cannot run bash: {exc}")
         return await _supervise(process, request, log, watch)
     finally:
         await remove_job_dir(workdir)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.executor.job_user import JobUser
+from gateway.executor.limits import NO_LIMITS, JobLimits
+
 LogSink = Callable[[str], Awaitable[None]]
 """Receives chunks of a job's combined stdout/stderr text while the job runs."""
 
@@ -36,6 +39,10 @@ class RunRequest:
     """python3: run ``preprocessor(**args)`` first; the dict it returns is main's arguments."""
     arg_order: Sequence[str] = ()
     """bash: the order of the positional parameters (from the inferred schema)."""
+    limits: JobLimits = NO_LIMITS
+    """CPU time, open files, processes and file size of the job's process."""
+    user: JobUser | None = None
+    """The user the job's process switches to; None: the gateway's own user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import marshal
@@ -21,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.executor.job_user import JobUser
+from gateway.executor.limits import JobLimits
 from gateway.executor.outcome import LogSink, RunOutcome, RunRequest, Stopwatch
 from gateway.executor.output import READ_SIZE, JobLog, utf8_decoder
 from gateway.executor.python3_wrapper import module_name
@@ -69,12 +72,22 @@ class ChildSettings:
     content: str
     memory_limit_mb: int | None
     max_result_bytes: int
+    limits: JobLimits
+    user: JobUser | None
 
     @classmethod
     def of(cls, request: RunRequest) -> ChildSettings:
         """The settings a child needs to run `request`."""
+        limits = request.limits
+        if request.user is None:  # the process count would be the gateway user's, not the job's
+            limits = dataclasses.replace(limits, processes=None)
         return cls(
-            request.script_path, request.content, request.memory_limit_mb, request.max_result_bytes
+            request.script_path,
+            request.content,
+            request.memory_limit_mb,
+            request.max_result_bytes,
+            limits,
+            request.user,
         )
 
 
@@ -120,7 +133,8 @@ class PythonProcess:
         settings = ChildSettings.of(request)
         script_name = f"{module_name(request.script_path)}.py"
         workdir = await make_job_dir(
-            functools.partial(_write_script, script_name=script_name, content=request.content)
+            functools.partial(_write_script, script_name=script_name, content=request.content),
+            request.user,
         )
         try:
             return await cls._spawn(settings, request, workdir, workdir / script_name, one_shot)
@@ -150,6 +164,8 @@ class PythonProcess:
             str(script_file),
             request.script_path,
             str(request.memory_limit_mb or 0),
+            settings.limits.wrapper_argument(),
+            "job" if not one_shot else "process",
             str(request_read),
             str(response_write),
             marker.decode(),
@@ -161,6 +177,7 @@ class PythonProcess:
                 env=job_environment(workdir, request.env),
                 merge_stderr=True,
                 pass_fds=(request_read, response_write),
+                user=settings.user,
             )
         except BaseException:
             os.close(request_write)

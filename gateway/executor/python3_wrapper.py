@@ -1,8 +1,10 @@
 """The program a python3 job runs in: it imports one script, then runs jobs read from a pipe.
 
-Started by the gateway with ``SCRIPT_FILE SCRIPT_PATH MEMORY_MB REQUEST_FD RESPONSE_FD MARKER`` as
-arguments (see `gateway.executor.python3`), never imported by it: it uses the standard library
-only and imports as little as it can, because every fresh job pays for its start-up.
+Started by the gateway with ``SCRIPT_FILE SCRIPT_PATH MEMORY_MB LIMITS CPU_SCOPE REQUEST_FD
+RESPONSE_FD MARKER`` as arguments (LIMITS: ``cpu_s,open_files,processes,file_bytes``, 0 for none;
+CPU_SCOPE: ``process`` for a one-job child, ``job`` for a warm one; see
+`gateway.executor.python3`), never imported by it: it uses the standard library only and
+imports as little as it can, because every fresh job pays for its start-up.
 
 One JSON object per line on each pipe:
 
@@ -100,6 +102,48 @@ def limit_address_space(megabytes: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def set_limit(name: str, value: int, headroom: int = 0) -> None:
+    """Set one resource limit (its hard limit `headroom` above), within the inherited hard one."""
+    import resource
+
+    which = getattr(resource, name)
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard - headroom)
+    resource.setrlimit(which, (value, value + headroom))
+
+
+def apply_limits(spec: str, cpu_scope: str) -> int:
+    """Set the limits of LIMITS (see the module's docstring); returns the per-job CPU seconds.
+
+    A one-job child gets a hard CPU limit. A warm child runs many jobs in one process, whose CPU
+    time adds up, so it gets a soft limit per job instead (`limit_cpu_of_next_job`).
+    """
+    cpu_s, open_files, processes, file_bytes = (int(value) for value in spec.split(","))
+    for name, value in (
+        ("RLIMIT_NOFILE", open_files),
+        ("RLIMIT_NPROC", processes),
+        ("RLIMIT_FSIZE", file_bytes),
+    ):
+        if value > 0:
+            set_limit(name, value)
+    if cpu_s > 0 and cpu_scope == "process":
+        set_limit("RLIMIT_CPU", cpu_s, headroom=1)  # SIGXCPU at the soft limit, then SIGKILL
+        return 0
+    return cpu_s
+
+
+def limit_cpu_of_next_job(cpu_s: int) -> None:
+    """Allow the next job `cpu_s` seconds of CPU beyond what this process used so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = used + cpu_s if hard == resource.RLIM_INFINITY else min(used + cpu_s, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def module_name(script_path: str) -> str:
@@ -262,10 +306,14 @@ def serve(
     requests: "BinaryIO",
     responses: "BinaryIO",
     marker: bytes,
+    *,
+    cpu_per_job_s: int = 0,
 ) -> int:
     """Answer requests until the request pipe closes."""
     for line in requests:
         request = parse_json(line.decode())
+        if cpu_per_job_s:
+            limit_cpu_of_next_job(cpu_per_job_s)
         os.environ.clear()
         os.environ.update(request["env"])
         if load_error is None:
@@ -288,10 +336,13 @@ def serve(
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: set the memory limit, import the script, serve jobs."""
-    script_file, script_path, memory_mb, request_fd, response_fd, marker = argv[1:]
+    """Entry point: set the limits, import the script, serve jobs."""
+    script_file, script_path, memory_mb, limits, cpu_scope, request_fd, response_fd, marker = argv[
+        1:
+    ]
     if int(memory_mb) > 0:
         limit_address_space(int(memory_mb))
+    cpu_per_job_s = apply_limits(limits, cpu_scope)
     requests = os.fdopen(int(request_fd), "rb")
     responses = os.fdopen(int(response_fd), "wb")
     # The pipes stay private to the wrapper: a subprocess of the job must not hold them open.
@@ -304,7 +355,9 @@ def main(argv: list[str]) -> int:
         module = load_script(script_file, script_path)
     except BaseException as exc:  # a failing import is the job's error, whatever it raised
         load_error = exc
-    return serve(module, load_error, requests, responses, marker.encode())
+    return serve(
+        module, load_error, requests, responses, marker.encode(), cpu_per_job_s=cpu_per_job_s
+    )
 
 
 if __name__ == "__main__":

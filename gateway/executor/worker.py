@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,8 +19,11 @@ from uuid import UUID
 
 from gateway.executor.completions import CompletionWriter
 from gateway.executor.job_logs import JobLogWriter
+from gateway.executor.job_user import describe, resolve_job_user
+from gateway.executor.limits import JobLimits
 from gateway.executor.outcome import LogSink, RunOutcome, RunRequest, error_result
 from gateway.executor.process import run_fresh
+from gateway.executor.signature import argument_order
 from gateway.executor.warm import WarmPool
 from gateway.jobs.model import ClaimedJob, JobOutcome, JobStatus, canceled_outcome
 from gateway.jobs.zombies import requeue_zombie_jobs
@@ -30,6 +32,7 @@ from gateway.scripts import Script, ScriptCache
 from gateway.settings import Settings
 from gateway.store import Json, Store
 from gateway.store.notify import JOB_CANCELED, JOBS_QUEUED
+from gateway.token_text import new_token_text, token_hash, token_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,14 @@ class Executor:
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = ExecutorStats()
         self._metrics = metrics
+        self._limits = JobLimits.from_settings(settings)
+        self.job_user = resolve_job_user(settings.job_user) if self._slots else None
+        """Who this executor's jobs run as (None: the gateway's own user)."""
+
+    @property
+    def sandbox(self) -> str:
+        """Who jobs run as, in words, for the readiness check."""
+        return describe(self.job_user)
 
     @property
     def state(self) -> str:
@@ -102,9 +113,10 @@ class Executor:
             asyncio.create_task(self._forward(JOB_CANCELED), name="executor:cancel"),
         ]
         logger.info(
-            "executor %s started with %d slots",
+            "executor %s started with %d slots; %s",
             self.worker_name,
             self._slots,
+            self.sandbox,
             extra={"action": "executor_start"},
         )
 
@@ -186,13 +198,14 @@ class Executor:
             await tx.execute("insert_runtimes", ids=ids)
             claimed_rows = await tx.fetch_all("get_claimed_jobs", ids=ids)
             jobs = [ClaimedJob.from_row(row) for row in claimed_rows]
-            claimed = [(job, secrets.token_urlsafe(24)) for job in jobs]
+            claimed = [(job, new_token_text()) for job in jobs]
             await tx.execute(
                 "insert_job_tokens",
                 tokens=Json(
                     [
                         {
-                            "token": token,
+                            "token": token_hash(token),
+                            "token_prefix": token_prefix(token),
                             "ttl_s": (job.timeout or self._settings.job_timeout_s) + 300,
                             "workspace_id": job.workspace_id,
                             "owner": job.permissioned_as,
@@ -264,7 +277,13 @@ class Executor:
             env=self._job_env(job, token),
             max_result_bytes=self._settings.max_result_bytes,
             run_preprocessor=job.preprocessed is False,
-            arg_order=script.arg_order if script else (),
+            arg_order=(
+                script.arg_order
+                if script
+                else argument_order(job.language or "python3", job.raw_code or "")
+            ),
+            limits=self._limits,
+            user=self.job_user,
         )
         if script is not None and script.dedicated_worker and script.language == "python3":
             ran = await self._warm.run(script.path, script.hash, request, logs.write)
@@ -309,7 +328,7 @@ class Executor:
         }
         if job.parent_job is not None:
             env["WM_FLOW_JOB_ID"] = str(job.parent_job)
-            env["WM_ROOT_FLOW_JOB_ID"] = str(job.parent_job)
+            env["WM_ROOT_FLOW_JOB_ID"] = str(job.root_job or job.parent_job)
         if job.trigger_kind:
             env["WM_TRIGGER_KIND"] = job.trigger_kind
         return env

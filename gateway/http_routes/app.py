@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from gateway.dashboard import build_dashboard
 from gateway.http_routes import health
 from gateway.http_routes.api import build_api
+from gateway.http_routes.rate_limits import route_rate_limiter
 from gateway.http_routes.routes import RouteEndpoint, RouteOptions
+from gateway.http_routes.url_guard import NulInUrlGuard
 from gateway.listeners import gcp_push
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ def create_app(gateway: Gateway) -> Starlette:
             public_base_url=settings.public_base_url,
             static_root=settings.static_root,
         ),
+        route_rate_limiter(settings, gateway.metrics),
     )
     # `/api/r` first: the API's mount would answer those paths too.
     app = Starlette(
@@ -41,7 +45,8 @@ def create_app(gateway: Gateway) -> Starlette:
             Mount("/api/r", app=user_routes),
             Mount("/api", app=build_api(gateway)),
             Mount("/ui", app=build_dashboard(gateway)),
-        ]
+        ],
+        middleware=[Middleware(NulInUrlGuard)],
     )
     app.state.gateway = gateway
     return app

@@ -36,6 +36,11 @@ class _Executor(Protocol):
         """`stopped` (not run here), `running`, or `failed` (one of its loops ended)."""
         ...
 
+    @property
+    def sandbox(self) -> str:
+        """Who jobs run as, in words."""
+        ...
+
 
 class _Listeners(Protocol):
     def running(self) -> Collection[TriggerRef]:
@@ -109,7 +114,9 @@ def _executor_check(instance: _Instance) -> dict[str, Any]:
     state = instance.executor.state
     if state == "failed":
         return _check(False, "a loop of the executor ended: no job is claimed here any more")
-    return _check(True, "running" if state == "running" else "not run by this instance")
+    if state != "running":
+        return _check(True, "not run by this instance")
+    return _check(True, f"running; {instance.executor.sandbox}")
 
 
 async def _lease_check(instance: _Instance) -> dict[str, Any]:

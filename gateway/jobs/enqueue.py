@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from gateway.jobs.bulk_insert import COPY_MIN_RECORDS, copy_records
 from gateway.jobs.model import Enqueued, NewJob
 from gateway.scripts import Script, latest_script, script_by_hash
-from gateway.store import Json, Transaction
+from gateway.store import CopyingTransaction, Json, Transaction
 from gateway.store.notify import JOBS_QUEUED
 
 SUSPENDED_DELAY_S = 30 * 24 * 3600.0
 DEFAULT_TAGS = {"python3": "python3", "bash": "bash"}
+NO_PINS = Json([])
+"""For `insert_jobs`: no script version the insert depends on."""
 
 
 def new_job_id() -> UUID:
@@ -44,6 +47,12 @@ async def enqueue(
         key = (job.workspace_id, job.dedup_key)
         if job.dedup_key is not None and earlier.get(key, job_id) != job_id:
             results.append(Enqueued(earlier[key], created=False))
+            continue
+        if job.flow_value is not None:
+            from gateway.flows.start import start_flow  # the engine builds on this module
+
+            await start_flow(tx, job_id, job)
+            results.append(Enqueued(job_id, created=True))
             continue
         script = await _resolve_script(tx, job, scripts)
         if script is not None and (job.retry is not None or job.error_handler is not None):
@@ -158,8 +167,10 @@ def job_record(
 
 async def insert_records(tx: Transaction, records: Sequence[JobRecord]) -> None:
     """Insert jobs and their queue rows: one statement per table, whatever the count."""
-    if records:
-        await tx.execute("insert_jobs", jobs=Json(list(records)))
+    if isinstance(tx, CopyingTransaction) and len(records) >= COPY_MIN_RECORDS:
+        await copy_records(tx, records)
+    elif records:
+        await tx.execute("insert_jobs", jobs=Json(list(records)), pins=NO_PINS)
         await tx.execute("insert_queue_rows", jobs=Json(list(records)))
 
 

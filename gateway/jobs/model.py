@@ -38,7 +38,7 @@ class ErrorHandler:
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
-    """A job to enqueue: a script by path (latest version), a script hash, or inline code."""
+    """A job to enqueue: a script by path or hash, inline code, or a flow (`flow_value`)."""
 
     workspace_id: str
     args: Mapping[str, Any]
@@ -60,6 +60,10 @@ class NewJob:
     apply_preprocessor: bool = False
     suspended: bool = False
     labels: tuple[str, ...] = ()
+    flow_value: Mapping[str, Any] | None = None
+    """Set for a flow run: the flow's OpenFlow value (`runnable_path` is then the flow's path)."""
+    flow_version: int | None = None
+    """The `flow_version` id a flow run was started from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class ClaimedJob:
     permissioned_as: str
     permissioned_as_email: str
     started_at: datetime
+    root_job: UUID | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ClaimedJob:
@@ -115,6 +120,7 @@ class ClaimedJob:
             permissioned_as=row["permissioned_as"],
             permissioned_as_email=row["permissioned_as_email"],
             started_at=row["started_at"],
+            root_job=row["root_job"],
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
 
 from gateway.listeners.lease import Lease, TriggerRef
@@ -48,6 +48,18 @@ class Listener(Protocol):
     async def close(self) -> None:
         """Release the connection; idempotent and safe after cancellation."""
         ...
+
+
+@runtime_checkable
+class PipelinedListener(Listener, Protocol):
+    """A listener that lets the next batches be read and submitted before earlier ones are acked.
+
+    Its `ack` and `nack` may run while `consume` waits for the next batch, and nacks applied
+    latest batch first leave the source at the earliest nacked batch (a Kafka seek, a per-message
+    JetStream nak), so that a failed batch and every batch read after it are delivered again.
+    """
+
+    max_batches_in_flight: ClassVar[int]
 
 
 ListenerFactory = Callable[[Lease], Listener]

@@ -51,6 +51,7 @@ from gateway.listeners.gcp_oidc import (
 from gateway.listeners.lease import TriggerRef
 from gateway.resources import resource_value
 from gateway.store import Row, Store, fetch_one
+from gateway.store.storable import holds_unstorable_text
 from gateway.triggers.event import Event
 from gateway.triggers.quarantine import quarantine_event
 from gateway.triggers.runnables import RunnableShapes, prepare_jobs
@@ -99,7 +100,7 @@ def parse_push(body: bytes, headers: Mapping[str, str]) -> Event:
     """The event of one push: a wrapped envelope, or an unwrapped delivery with its headers.
 
     `headers` are the request's, with lower-case names. `PushRefused` (400) when the body is
-    neither, or its data is not base64.
+    neither, its data is not base64, or its message id cannot be stored.
     """
     envelope = _envelope(body)
     shown = {name: value for name, value in headers.items() if name not in _HIDDEN_HEADERS}
@@ -134,6 +135,8 @@ def parse_push(body: bytes, headers: Mapping[str, str]) -> Event:
             "the body is neither a Pub/Sub push envelope nor an unwrapped message "
             f"(no {_HEADER_PREFIX}message-id header)",
         )
+    if holds_unstorable_text(message_id):
+        raise PushRefused(400, "the message id holds a NUL character or an unpaired surrogate")
     info: dict[str, Any] = {key: value for key, value in found.items() if value}
     info["delivery_type"] = "push"
     info["headers"] = shown
@@ -150,7 +153,7 @@ def _envelope(body: bytes) -> _Envelope | None:
 def _is_json(body: bytes) -> bool:
     try:
         json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -79,6 +79,9 @@ class KafkaListener:
 
     kind: ClassVar[str] = "kafka"
     delivery_guarantee: ClassVar[str] = "at-least-once"
+    # The next fetch is submitted while the previous batch commits: acks go out in order, and
+    # nacks applied latest first leave each partition at the earliest nacked offset.
+    max_batches_in_flight: ClassVar[int] = 2
 
     def __init__(
         self,

@@ -172,7 +172,7 @@ class ConsumerOptions:
     an offset commit, which aiokafka would otherwise retry for as long as the coordinator is away.
     """
 
-    max_batch: int = 100
+    max_batch: int = 1000
     poll_timeout_s: float = 1.0
     commit_timeout_s: float = 10.0
     session_timeout_ms: int = 10_000

@@ -3,8 +3,9 @@
 - `MemoryLeaseStore` keeps the lease protocol over a dict of trigger rows, with a `Clock` playing
   the database clock; `edit`, `delete` and `write` play the management API and other instances.
 - `MemorySource` is a source that tests publish events to; its `MemoryListener`s consume them in
-  batches. A nacked batch, and any batch still unacked when its listener closes, goes back to the
-  front of the queue and is delivered again, as a broker redelivers.
+  batches (`PipelinedMemoryListener`s, with several batches in flight, if it is `pipelined`).
+  A nacked batch, and any batch still unacked when its listener closes, goes back to the front
+  of the queue and is delivered again, as a broker redelivers.
 - `RecordingJobSink` and `RecordingAlertSink` record what they are given.
 """
 
@@ -147,8 +148,9 @@ class MemorySource:
     twice appears twice in `nacked`).
     """
 
-    def __init__(self, batch_size: int = 10) -> None:
+    def __init__(self, batch_size: int = 10, *, pipelined: bool = False) -> None:
         self.batch_size = batch_size
+        self.pipelined = pipelined
         self.acked: list[Event] = []
         self.nacked: list[Event] = []
         self.connect_attempts = 0
@@ -162,8 +164,8 @@ class MemorySource:
         return tuple(self._queue)
 
     def listener(self) -> MemoryListener:
-        """A new listener on this source."""
-        return MemoryListener(self)
+        """A new listener on this source (a `PipelinedMemoryListener` if `pipelined`)."""
+        return PipelinedMemoryListener(self) if self.pipelined else MemoryListener(self)
 
     def publish(self, *events: Event) -> None:
         """Append events to the queue."""
@@ -257,6 +259,13 @@ class MemoryListener:
         unacked = [event for events in self._in_flight.values() for event in events]
         self._in_flight.clear()
         self._source._redeliver(unacked)
+
+
+class PipelinedMemoryListener(MemoryListener):
+    """A `MemoryListener` whose next batches are submitted before earlier ones are acked; nacks
+    applied latest first put the earliest batch back at the front, as a Kafka seek does."""
+
+    max_batches_in_flight: ClassVar[int] = 2
 
 
 class RecordingJobSink:

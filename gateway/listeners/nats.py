@@ -54,7 +54,7 @@ from gateway.triggers.event import Event
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S: Final = 5
-MAX_BATCH: Final = 100
+MAX_BATCH: Final = 1000
 BATCH_WINDOW_S: Final = 0.01
 FETCH_TIMEOUT_S: Final = 5.0
 _QUEUE_SIZE: Final = 10 * MAX_BATCH
@@ -382,13 +382,14 @@ def _filters_of(config: ConsumerConfig) -> set[str]:
     return filters
 
 
-def listener_factory(store: Store) -> ListenerFactory:
-    """Builds the listener of a claimed NATS trigger: JetStream or core, as its row says."""
+def listener_factory(store: Store, max_batch: int = MAX_BATCH) -> ListenerFactory:
+    """Builds the listener of a claimed NATS trigger: JetStream or core, as its row says; a
+    batch (one job transaction) holds at most `max_batch` messages."""
 
     def build(lease: Lease) -> NatsListener | JetStreamListener:
         if lease.row.get("use_jetstream"):
-            return JetStreamListener(lease, store)
-        return NatsListener(lease, store)
+            return JetStreamListener(lease, store, max_batch=max_batch)
+        return NatsListener(lease, store, max_batch=max_batch)
 
     return build
 
@@ -408,7 +409,7 @@ def to_event(msg: Msg, servers: Sequence[str], *, jetstream: bool) -> Event:
     description = headers.pop("Description", None)
     if headers:
         info["headers"] = {name: [value] for name, value in headers.items()}
-    if status is not None and status.isdigit():
+    if status is not None and status.isdecimal():  # isdigit() takes "²", which int() refuses
         info["status"] = int(status)
     if description:
         info["description"] = description

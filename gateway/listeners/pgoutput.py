@@ -70,7 +70,10 @@ def parse_lsn(text: str) -> int:
 
 def replication_time(microseconds: int) -> datetime:
     """A replication protocol timestamp as an aware UTC datetime."""
-    return POSTGRES_EPOCH + timedelta(microseconds=microseconds)
+    try:
+        return POSTGRES_EPOCH + timedelta(microseconds=microseconds)
+    except OverflowError:
+        raise PgoutputError(f"timestamp {microseconds} is beyond the calendar") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +387,8 @@ def convert_text(type_oid: int, text: str) -> Any:
 
     bool -> true/false; int2, int4, int8, oid -> integers; float4, float8 -> numbers (NaN and
     the infinities stay strings, JSON has no such numbers); numeric -> its exact text (a JSON
-    number would round it); json, jsonb -> the parsed value; timestamptz -> ISO 8601 with the
+    number would round it); json, jsonb -> the parsed value (a number past a float's range as
+    its text; a document too deep to parse as its text); timestamptz -> ISO 8601 with the
     offset; timestamp -> ISO 8601; date, time, uuid, text and every other type -> the text;
     bytea -> the list of its bytes; arrays of these -> lists (NULL elements None).
     """
@@ -436,8 +440,8 @@ def _float(text: str) -> float | str:
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_float=_float)
+    except (ValueError, RecursionError):  # deeper than Python's stack: kept as text
         return text
 
 
@@ -486,6 +490,10 @@ ARRAY_ELEMENTS: Final[Mapping[int, int]] = {
 """Array type OID -> element type OID, for the array types converted element by element."""
 
 
+MAX_ARRAY_DIMENSIONS: Final = 6
+"""PostgreSQL's own limit (MAXDIM)."""
+
+
 class _ArrayParser:
     """PostgreSQL's array text (`{1,NULL,"a \\"b\\""}`, nested for more dimensions) as lists of
     element texts, None for NULL."""
@@ -508,7 +516,9 @@ class _ArrayParser:
             raise PgoutputError("array text ends early")
         return self._text[self._at]
 
-    def _array(self) -> list[Any]:
+    def _array(self, depth: int = 1) -> list[Any]:
+        if depth > MAX_ARRAY_DIMENSIONS:
+            raise PgoutputError(f"more than {MAX_ARRAY_DIMENSIONS} array dimensions")
         if self._peek() != "{":
             raise PgoutputError(f"expected '{{' at {self._at}")
         self._at += 1
@@ -519,7 +529,7 @@ class _ArrayParser:
         while True:
             first = self._peek()
             if first == "{":
-                items.append(self._array())
+                items.append(self._array(depth + 1))
             elif first == '"':
                 items.append(self._quoted())
             else:

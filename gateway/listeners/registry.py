@@ -10,6 +10,7 @@ import importlib
 import logging
 
 from gateway.listeners.base import ListenerFactory
+from gateway.net_guard import NetGuard
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.trigger_tables import LEASED_KINDS
@@ -38,6 +39,14 @@ def listener_factories(
             # Push subscriptions can only be pointed at a gateway that says where it is public.
             options = module.GcpOptions(push_base_url=settings.public_base_url)
             factories[kind] = module.listener_factory(store, options)
+        elif kind == "kafka":
+            consumer = module.ConsumerOptions(max_batch=settings.listener_max_batch)
+            factories[kind] = module.listener_factory(store, consumer)
+        elif kind == "websocket":
+            guarded = module.WebsocketOptions(guard=NetGuard.from_settings(settings))
+            factories[kind] = module.listener_factory(store, guarded)
+        elif kind == "nats":
+            factories[kind] = module.listener_factory(store, settings.listener_max_batch)
         else:
             factories[kind] = module.listener_factory(store)
     return factories

@@ -20,13 +20,22 @@ import asyncio
 import enum
 import logging
 import random
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from gateway.clock import Clock
 from gateway.listeners.backoff import Backoff
-from gateway.listeners.base import AlertSink, Batch, JobSink, Listener, ListenerFactory
+from gateway.listeners.base import (
+    AlertSink,
+    Batch,
+    JobSink,
+    Listener,
+    ListenerFactory,
+    PipelinedListener,
+)
 from gateway.listeners.lease import CONNECTING, Lease, LeaseLost, LeaseStore, TriggerRef
 from gateway.settings import Settings
 
@@ -380,36 +389,81 @@ class _LeaseRunner:
                 self._alerted = False
 
     async def _deliver_stream(self, listener: Listener) -> _Exit | None:
-        """Deliver batches until the stream ends (None) or the runner must stop."""
+        """Deliver batches until the stream ends (None) or the runner must stop.
+
+        A `PipelinedListener` has its next batches read and submitted while earlier ones are
+        still being submitted (up to its `max_batches_in_flight`), so that the database works
+        on one batch while this process prepares the next; any other listener goes one batch
+        at a time. Batches are settled in the order they were read: each is acked once its own
+        submit returned and every earlier batch was acked; a failed submit nacks its batch and
+        every batch read after it, latest first.
+        """
+        trigger = self.lease.trigger
+        depth = listener.max_batches_in_flight if isinstance(listener, PipelinedListener) else 1
         stream = listener.consume()
+        window: deque[_InFlight] = deque()
+        reading: asyncio.Task[Batch | None] | None = None
+        ended = False
         try:
-            async for batch in stream:
-                outcome = await self._deliver(listener, batch)
-                if outcome is not None:
-                    return outcome
+            while True:
+                if reading is None and len(window) < depth and not (ended or self._draining):
+                    reading = asyncio.create_task(_read(stream), name=f"read:{trigger}")
+                heads = [
+                    t for t in (reading, window[0].submit if window else None) if t is not None
+                ]
+                if not heads:
+                    return _Exit.DRAINED if self._draining else None
+                await asyncio.wait(heads, return_when=asyncio.FIRST_COMPLETED)
+                if window and window[0].submit.done():
+                    head = window.popleft()
+                    failure = head.submit.exception()
+                    if failure is None:
+                        await listener.ack(head.batch)
+                        self._status = None
+                        self._failures = 0
+                        if self._draining and not window:
+                            return _Exit.DRAINED
+                    else:
+                        later = await _settle_all(window, reading)
+                        reading = None
+                        outcome = await self._failed(listener, head.batch, later, failure)
+                        if outcome is not None:
+                            return outcome
+                elif reading is not None and reading.done():
+                    batch = reading.result()
+                    reading = None
+                    if batch is None:
+                        ended = True
+                    elif not self._draining:  # else dropped unacked: the source delivers it again
+                        submit = self._context.sink.submit(self.lease, batch.events)
+                        task = asyncio.create_task(submit, name=f"submit:{trigger}")
+                        window.append(_InFlight(batch, task))
+                self._delivering = bool(window)
         finally:
+            # Unacked, these batches are delivered again by the source.
+            await _abandon([t for t in (reading, *(f.submit for f in window)) if t is not None])
+            self._delivering = False
             # Run the generator's own cleanup now, before the listener is closed.
             if isinstance(stream, AsyncGenerator):
                 await stream.aclose()
-        return None
 
-    async def _deliver(self, listener: Listener, batch: Batch) -> _Exit | None:
-        """Submit the batch as jobs, then ack it; nack it when the submit failed."""
+    async def _failed(
+        self, listener: Listener, batch: Batch, later: list[Batch], failure: BaseException
+    ) -> _Exit | None:
+        """Nack a batch whose submit failed and the batches read after it, then stop on a lost
+        lease or back off."""
         trigger = self.lease.trigger
-        problem: str | None = None
-        self._delivering = True
-        try:
-            await self._context.sink.submit(self.lease, batch.events)
-        except LeaseLost as exc:
+        if isinstance(failure, LeaseLost):
             logger.info(
                 "%s trigger %s: lease lost on submit, stopping: %s",
                 trigger.kind,
                 trigger,
-                exc,
+                failure,
                 extra=_extra(trigger, "lease_lost"),
             )
             try:
-                await listener.nack(batch)
+                for nacked in [*reversed(later), batch]:
+                    await listener.nack(nacked)
             except Exception as nack_exc:
                 logger.warning(
                     "%s trigger %s: nack failed, the source redelivers on its own timeout: %s",
@@ -419,20 +473,13 @@ class _LeaseRunner:
                     extra=_extra(trigger, "nack_failed"),
                 )
             return _Exit.LOST
-        except Exception as exc:
-            await listener.nack(batch)
-            problem = f"cannot submit jobs: {_describe(exc)}"
-        else:
-            await listener.ack(batch)
-        finally:
-            self._delivering = False
+        for nacked in [*reversed(later), batch]:
+            await listener.nack(nacked)
         if self._draining:
             return _Exit.DRAINED
-        if problem is None:
-            self._status = None
-            self._failures = 0
-        else:
-            await self._back_off(problem, "submit_failed", alert=False)
+        await self._back_off(
+            f"cannot submit jobs: {_describe(failure)}", "submit_failed", alert=False
+        )
         return None
 
     async def _back_off(self, problem: str, action: str, *, alert: bool) -> None:
@@ -473,6 +520,49 @@ class _LeaseRunner:
                 _describe(exc),
                 extra=_extra(trigger, "close_failed"),
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch read from the source and the task submitting its events as jobs."""
+
+    batch: Batch
+    submit: asyncio.Task[list[UUID]]
+
+
+async def _read(stream: AsyncIterator[Batch]) -> Batch | None:
+    """The stream's next batch; None once it ended."""
+    return await anext(stream, None)
+
+
+async def _settle_all(
+    window: deque[_InFlight], reading: asyncio.Task[Batch | None] | None
+) -> list[Batch]:
+    """Wait for the submits still in flight and the read in progress; every batch they hold, in
+    the order read. A read that failed adds no batch: its stream is over, so the next read finds
+    it ended and the runner connects again."""
+    tasks: list[asyncio.Task[Any]] = [entry.submit for entry in window]
+    if reading is not None:
+        tasks.append(reading)
+    if tasks:
+        await asyncio.wait(tasks)
+    failures = [task.exception() for task in tasks]  # retrieved: the nacks answer for them
+    batches = [entry.batch for entry in window]
+    window.clear()
+    if reading is not None and failures[-1] is None and (read := reading.result()):
+        batches.append(read)
+    return batches
+
+
+async def _abandon(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait for them; their outcomes no longer matter."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
 
 
 def _extra(trigger: TriggerRef, action: str) -> dict[str, str]:

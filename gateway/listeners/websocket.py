@@ -8,8 +8,8 @@ dedup key of its own, ``<connection id>/<frame number>``: a batch offered again 
 did in fact happen maps to the jobs it became, and the key is how a returned result finds its job.
 
 Connecting: the URL is the trigger's ``url``, or the string that the script at
-``$script:<path>`` returns when run with ``url_runnable_args`` as the trigger's owner (flows are
-not supported yet). Right after the handshake the ``initial_messages`` are sent in order: a
+``$script:<path>`` (or the flow at ``$flow:<path>``) returns when run with ``url_runnable_args``
+as the trigger's owner. Right after the handshake the ``initial_messages`` are sent in order: a
 ``raw_message`` as written (outer quotes dropped), a ``runnable_result`` as the result of running
 that script (a string as it is, anything else as JSON). The client pings every
 ``ping_interval_s`` and drops the connection when no pong comes within ``ping_timeout_s``. A
@@ -46,7 +46,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
@@ -58,8 +58,10 @@ from websockets.exceptions import (
     InvalidURI,
     WebSocketException,
 )
+from websockets.uri import parse_uri
 
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import DestinationBlocked, GatewayError, NotFound
+from gateway.flow_versions import latest_flow_version
 from gateway.jobs.enqueue import enqueue
 from gateway.jobs.model import NewJob
 from gateway.jobs.read import wait_for_completion
@@ -73,9 +75,10 @@ from gateway.listeners.websocket_config import (
     WebsocketTriggerConfig,
     validate_trigger,
 )
+from gateway.net_guard import NetGuard
 from gateway.store import Store
 from gateway.triggers.event import Event
-from gateway.triggers.runnables import FLOW_TARGETS_UNSUPPORTED, TriggerTarget, job_dedup_key
+from gateway.triggers.runnables import TriggerTarget, job_dedup_key
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ class WebsocketOptions:
     max_frame_bytes: int = 1024 * 1024
     max_batch: int = 100
     batch_window_s: float = 0.01
+    guard: NetGuard = field(default_factory=NetGuard)
+    """Where connections may go (link-local and metadata addresses never, by default)."""
 
 
 class WebsocketListener:
@@ -213,22 +218,27 @@ class WebsocketListener:
 
     async def _run(self, call: RunnableCall, purpose: str) -> Any:
         """The result of running `call` as the trigger's owner; WebsocketSetupError otherwise."""
-        if call.is_flow:
-            raise WebsocketSetupError(f"{purpose}: {_name(call)}: {FLOW_TARGETS_UNSUPPORTED}")
         trigger = self._lease.trigger
         owner = TriggerTarget.from_row(trigger, self._lease.row)
-        job = NewJob(
-            workspace_id=trigger.workspace_id,
-            args=call.args,
-            permissioned_as=owner.permissioned_as,
-            permissioned_as_email=owner.email,
-            created_by=owner.created_by,
-            runnable_path=call.path,
-            trigger=trigger.path,
-            trigger_kind=trigger.kind,
-        )
         try:
             async with self._store.transaction() as tx:
+                flow = (
+                    await latest_flow_version(tx, trigger.workspace_id, call.path)
+                    if call.is_flow
+                    else None
+                )
+                job = NewJob(
+                    workspace_id=trigger.workspace_id,
+                    args=call.args,
+                    permissioned_as=owner.permissioned_as,
+                    permissioned_as_email=owner.email,
+                    created_by=owner.created_by,
+                    runnable_path=call.path,
+                    flow_value=flow.value if flow else None,
+                    flow_version=flow.version if flow else None,
+                    trigger=trigger.path,
+                    trigger_kind=trigger.kind,
+                )
                 [queued] = await enqueue(tx, [job])
         except NotFound as exc:
             raise WebsocketSetupError(f"{purpose}: {exc}") from exc
@@ -400,6 +410,10 @@ def redact(url: str) -> str:
 
 async def _open(url: str, options: WebsocketOptions) -> ClientConnection:
     try:
+        target = parse_uri(url)
+        # The connection goes to the address the guard checked (no proxy): a name that
+        # resolves elsewhere a moment later is not asked again.
+        address = await options.guard.resolve(target.host, target.port)
         return await connect(
             url,
             open_timeout=options.open_timeout_s,
@@ -407,7 +421,12 @@ async def _open(url: str, options: WebsocketOptions) -> ClientConnection:
             ping_timeout=options.ping_timeout_s,
             close_timeout=options.close_timeout_s,
             max_size=options.max_frame_bytes,
+            host=address,
+            port=target.port,
+            proxy=None,
         )
+    except DestinationBlocked as exc:
+        raise WebsocketConnectionError(f"cannot connect to {redact(url)}: {exc}") from exc
     except InvalidStatus as exc:
         raise WebsocketConnectionError(handshake_refusal(url, exc.response.status_code)) from exc
     except InvalidURI as exc:

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from gateway.clock import Clock, SystemClock
 from gateway.listeners.supervisor import LeaseTimings
+from gateway.net_guard import NetGuard
 from gateway.observability.alerts import trigger_resource
 from gateway.observability.notifier import Notifier, WebhookNotifier
 from gateway.observability.source_lag import LagProbe
@@ -272,7 +273,11 @@ class AlertRules:
         """The rules as the settings configure them, with the webhook if one is set."""
         notifier = None
         if settings.alert_webhook_url:
-            notifier = WebhookNotifier(settings.alert_webhook_url, settings.alert_webhook_timeout_s)
+            notifier = WebhookNotifier(
+                settings.alert_webhook_url,
+                settings.alert_webhook_timeout_s,
+                NetGuard.from_settings(settings),
+            )
         return cls(
             store,
             AlertThresholds.from_settings(settings),

@@ -68,6 +68,12 @@ class GatewayMetrics:
             TRIGGER_LABELS,
             registry=registry,
         )
+        self.requests_rate_limited = Counter(
+            "gateway_requests_rate_limited",
+            "HTTP requests refused with 429 by a rate limit, by scope (route, token).",
+            ("scope",),
+            registry=registry,
+        )
         self.jobs_finished = Counter(
             "gateway_jobs_finished",
             "Jobs this instance's executor ran to an end, by status.",

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from gateway.errors import ConfigError
-from gateway.store.base import Store, Transaction, execute, fetch_all, fetch_one
+from gateway.store.base import (
+    CopyingTransaction,
+    Store,
+    Transaction,
+    execute,
+    fetch_all,
+    fetch_one,
+)
 from gateway.store.values import Json, Row
 
 
@@ -20,4 +27,14 @@ async def open_store(url: str, pool_size: int = 10) -> Store:
     raise ConfigError(f"unknown database URL {url!r}: use sqlite:///path.db or postgresql://...")
 
 
-__all__ = ["Json", "Row", "Store", "Transaction", "execute", "fetch_all", "fetch_one", "open_store"]
+__all__ = [
+    "CopyingTransaction",
+    "Json",
+    "Row",
+    "Store",
+    "Transaction",
+    "execute",
+    "fetch_all",
+    "fetch_one",
+    "open_store",
+]

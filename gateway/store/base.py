@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gateway.store.notify import Broadcaster
 from gateway.store.values import Row
+
+if TYPE_CHECKING:
+    from gateway.secrets.keeper import SecretKeeper
 
 
 class Transaction(Protocol):
@@ -34,11 +37,23 @@ class Transaction(Protocol):
         ...
 
 
+@runtime_checkable
+class CopyingTransaction(Transaction, Protocol):
+    """A transaction that can also write many rows into one table at once: the named query is a
+    COPY on PostgreSQL and a one-row INSERT run once per row (executemany) on SQLite."""
+
+    async def copy_rows(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Write `rows` (tuples in the column order of the named query) into its table."""
+        ...
+
+
 class Store(Protocol):
-    """A database behind named queries; `dialect` is "sqlite" or "postgresql"."""
+    """A database behind named queries; `dialect` is "sqlite" or "postgresql"; `secrets`
+    seals and opens secret values (None until the master key is loaded)."""
 
     dialect: str
     notifications: Broadcaster
+    secrets: SecretKeeper | None
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """Open a transaction; it commits when the block exits normally."""

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +19,9 @@ from gateway.errors import DatabaseUnavailable, StoreError
 from gateway.store.notify import CHANNELS, Broadcaster
 from gateway.store.queries import load_queries
 from gateway.store.values import Json, Row
+
+if TYPE_CHECKING:
+    from gateway.secrets.keeper import SecretKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,11 @@ class PostgresTransaction:
     async def run_script(self, sql: str) -> None:
         await self._conn.execute(sql.encode())
 
+    async def copy_rows(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self._conn.cursor() as cursor, cursor.copy(self._sql(query)) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
 
 class PostgresStore:
     """The PostgreSQL store, shared by many gateway instances."""
@@ -86,6 +94,7 @@ class PostgresStore:
         self._pool = pool
         self._queries = {name: to_pyformat(sql) for name, sql in load_queries(self.dialect).items()}
         self.notifications = Broadcaster()
+        self.secrets: SecretKeeper | None = None
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
 

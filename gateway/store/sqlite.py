@@ -7,18 +7,23 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from gateway.errors import ConfigError, DatabaseUnavailable, StoreError
+from gateway.store.file_mode import make_database_private
 from gateway.store.notify import Broadcaster
 from gateway.store.queries import load_queries
 from gateway.store.values import Json, Row, utc_now
+
+if TYPE_CHECKING:
+    from gateway.secrets.keeper import SecretKeeper
+from gateway.token_text import token_hash
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -120,6 +125,10 @@ class SqliteTransaction:
         ):
             raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
 
+    async def copy_rows(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        # The rows are built here, not in aiosqlite's thread, which would hold the GIL for them.
+        await self._conn.executemany(self._sql(query), list(rows))
+
 
 class SqliteStore:
     """The SQLite store; every transaction is serialised on one connection."""
@@ -131,6 +140,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._queries = dict(load_queries(self.dialect))
         self.notifications = Broadcaster()
+        self.secrets: SecretKeeper | None = None
         self._closed = False
 
     @classmethod
@@ -141,6 +151,10 @@ class SqliteStore:
             parent = Path(target).parent
             if not parent.exists():
                 raise DatabaseUnavailable(f"cannot open {url}: folder {parent} does not exist")
+            try:
+                make_database_private(Path(target))
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot open {url}: {exc.strerror}") from None
         try:
             conn = await aiosqlite.connect(
                 target, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None
@@ -156,6 +170,7 @@ class SqliteStore:
             functions: dict[str, tuple[int, Callable[..., Any]]] = {
                 "now": (0, lambda: format_timestamp(utc_now())),
                 "gw_now_plus": (1, _now_plus),
+                "gw_sha256": (1, token_hash),
             }
             for name, (arity, function) in functions.items():
                 await conn.create_function(name, arity, function)

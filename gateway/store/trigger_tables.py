@@ -209,6 +209,10 @@ def trigger_queries(dialect: str) -> dict[str, str]:
         queries[f"delete_{kind}_trigger"] = (
             f"DELETE FROM {spec.table} WHERE workspace_id = :workspace_id AND path = :path"
         )
+        queries[f"set_{kind}_trigger_extra_perms"] = (
+            f"UPDATE {spec.table} SET extra_perms = :extra_perms "
+            "WHERE workspace_id = :workspace_id AND path = :path"
+        )
         if spec.leased:
             queries.update(_lease_queries(spec.table, dialect))
     queries.update(_union_queries())

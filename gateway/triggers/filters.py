@@ -33,6 +33,8 @@ GroupKind: TypeAlias = Literal["any_of", "all_of", "none_of"]
 _GROUP_KINDS: Final[tuple[GroupKind, ...]] = ("any_of", "all_of", "none_of")
 _CRITERION_KEYS: Final = ("key", "path", "value")
 _MISSING: Final = object()
+MAX_FILTER_ENTRIES: Final = 100
+MAX_FILTERS_BYTES: Final = 16 * 1024
 
 
 class FilterError(ValueError):
@@ -85,13 +87,34 @@ def validate_filters(filters: list[Any]) -> list[Filter]:
     """Parse a trigger's ``filters``; raise FilterError at the first entry that is not valid.
 
     Empty groups are dropped, so a list of only empty groups becomes the empty list, which
-    matches every message.
+    matches every message. More than `MAX_FILTER_ENTRIES` entries (groups and leaves, at any
+    depth) or more than `MAX_FILTERS_BYTES` of JSON are refused: every message is matched
+    against them.
     """
+    size = len(json.dumps(filters, separators=(",", ":"), default=str).encode())
+    if size > MAX_FILTERS_BYTES:
+        raise FilterError("filters", f"{size} bytes of JSON, over the limit of {MAX_FILTERS_BYTES}")
+    count = _count_entries(filters)
+    if count > MAX_FILTER_ENTRIES:
+        raise FilterError("filters", f"{count} entries, over the limit of {MAX_FILTER_ENTRIES}")
     return [
         parsed
         for index, entry in enumerate(filters)
         if (parsed := _parse_entry(entry, f"filters[{index}]")) is not None
     ]
+
+
+def _count_entries(entries: list[Any]) -> int:
+    """Entries at every depth: each one, plus those inside its groups."""
+    count = 0
+    for entry in entries:
+        count += 1
+        if isinstance(entry, dict):
+            for kind in _GROUP_KINDS:
+                children = entry.get(kind)
+                if isinstance(children, list):
+                    count += _count_entries(children)
+    return count
 
 
 def load_filters(filters: list[Any]) -> list[Filter]:

@@ -4,11 +4,14 @@ A batch first goes through the trigger's filters (Kafka and WebSocket `filters` 
 `filter_logic`): an event that does not pass is skipped, as Windmill skips it. Then, in one
 transaction:
 
-1. fence: the row still names this instance (`holds_lease`), else `LeaseLost` and nothing is
-   written;
-2. args and job metadata from the trigger row and the target script (`prepare_jobs`);
-3. enqueue, deduplicated per source message (`<kind>:<trigger path>:<event dedup key>`);
-4. every event that cannot become a job goes to the quarantine with its raw bytes and the reason.
+1. args and job metadata from the trigger row and the target script (`prepare_jobs`);
+2. enqueue, deduplicated per source message (`<kind>:<trigger path>:<event dedup key>`);
+3. every event that cannot become a job goes to the quarantine with its raw bytes and the reason,
+   as does an event over `max_event_bytes` (checked first, before the filters parse it);
+4. fence: the row still names this instance (`holds_lease`), else `LeaseLost` and nothing is
+   written. On PostgreSQL the fence share-locks the trigger row until the commit, so it comes
+   last, and the batches of one trigger submitted at once (a pipelined listener) pass it one at
+   a time: overlapping share locks would keep the lease's own ping waiting for ever.
 
 A database error fails the whole batch (nothing is written), so the supervisor nacks it and the
 source delivers it again.
@@ -16,17 +19,20 @@ source delivers it again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
+from weakref import WeakValueDictionary
 
 from gateway.jobs.enqueue import enqueue
-from gateway.listeners.lease import Lease, LeaseLost
+from gateway.listeners.lease import Lease, LeaseLost, TriggerRef
 from gateway.listeners.sql_lease_store import holds_lease
 from gateway.observability.metrics import GatewayMetrics
 from gateway.store import Store
 from gateway.triggers.event import Event
+from gateway.triggers.event_limits import split_oversized
 from gateway.triggers.filters import FilterLogic, load_filters, matches
 from gateway.triggers.quarantine import quarantine_event
 from gateway.triggers.runnables import RunnableShapes, prepare_jobs
@@ -42,10 +48,13 @@ class TriggerJobSink:
         store: Store,
         shapes: RunnableShapes | None = None,
         metrics: GatewayMetrics | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         self._store = store
         self._shapes = shapes if shapes is not None else RunnableShapes()
         self._metrics = metrics
+        self._max_event_bytes = max_event_bytes
+        self._fences: WeakValueDictionary[TriggerRef, asyncio.Lock] = WeakValueDictionary()
 
     async def submit(self, lease: Lease, events: Sequence[Event]) -> list[UUID]:
         """Enqueue one job per event that passes the filters; return their ids in event order.
@@ -54,25 +63,36 @@ class TriggerJobSink:
         nothing, when this instance no longer holds the lease.
         """
         trigger = lease.trigger
-        kept = _passing_filters(lease.row, events)
-        async with self._store.transaction() as tx:
-            if not await holds_lease(tx, lease):
-                raise LeaseLost(trigger, lease.server_id)
-            prepared = await prepare_jobs(tx, trigger, lease.row, kept, self._shapes)
-            enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
-            for rejected in prepared.rejected:
-                await quarantine_event(tx, trigger, rejected.event, rejected.reason)
+        within, oversized = split_oversized(events, self._max_event_bytes)
+        kept = _passing_filters(lease.row, within)
+        fence = self._fences.setdefault(trigger, asyncio.Lock())
+        fencing = False
+        try:
+            async with self._store.transaction() as tx:
+                prepared = await prepare_jobs(tx, trigger, lease.row, kept, self._shapes)
+                enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
+                set_aside = (*oversized, *prepared.rejected)
+                for rejected in set_aside:
+                    await quarantine_event(tx, trigger, rejected.event, rejected.reason)
+                # Held through the commit: see the module docstring.
+                await fence.acquire()
+                fencing = True
+                if not await holds_lease(tx, lease):
+                    raise LeaseLost(trigger, lease.server_id)
+        finally:
+            if fencing:
+                fence.release()
         created = sum(1 for queued in enqueued if queued.created)
         if self._metrics is not None:
             self._metrics.batch_submitted(
                 trigger,
                 received=len(events),
-                filtered=len(events) - len(kept),
+                filtered=len(within) - len(kept),
                 enqueued=created,
                 deduplicated=len(enqueued) - created,
-                quarantined=len(prepared.rejected),
+                quarantined=len(set_aside),
             )
-        for rejected in prepared.rejected:
+        for rejected in set_aside:
             logger.warning(
                 "%s trigger %s: event %s quarantined: %s",
                 trigger.kind,
@@ -90,9 +110,9 @@ class TriggerJobSink:
             trigger.kind,
             trigger,
             len(events),
-            len(events) - len(kept),
+            len(within) - len(kept),
             created,
-            len(prepared.rejected),
+            len(set_aside),
             extra={"action": "batch_submitted", "trigger": str(trigger), "kind": trigger.kind},
         )
         return [queued.job_id for queued in enqueued]

@@ -25,6 +25,7 @@ from gateway.errors import NotFound
 from gateway.jobs.enqueue import enqueue
 from gateway.listeners.lease import TriggerRef
 from gateway.store import Json, Row, Store, Transaction, fetch_all, fetch_one
+from gateway.store.storable import holds_unstorable_text
 from gateway.triggers.event import Event
 from gateway.triggers.runnables import RunnableShapes, prepare_jobs
 
@@ -110,13 +111,17 @@ async def quarantine_event(
     }
     if event.dedup_key is not None and await tx.fetch_one("find_waiting_quarantined_event", **key):
         return None
+    # A value a listener put in `info` that is not JSON is kept as its repr, not refused; so is
+    # info or a reason PostgreSQL cannot store (a NUL, an unpaired surrogate), whole.
+    info = json.loads(json.dumps(dict(event.info), default=repr))
+    if holds_unstorable_text(info):
+        info = {"repr": repr(dict(event.info))}
     row = await tx.fetch_one(
         "insert_quarantined_event",
         **key,
         raw=event.raw,
-        # A value a listener put in `info` that is not JSON is kept as its repr, not refused.
-        info=Json(json.loads(json.dumps(dict(event.info), default=repr))),
-        error=reason,
+        info=Json(info),
+        error=repr(reason) if holds_unstorable_text(reason) else reason,
     )
     assert row is not None
     return int(row["id"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import getpass
 import os
 import subprocess
 import sys
@@ -9,12 +11,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 GATEWAY = [sys.executable, "-m", "gateway"]
+E2E_MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def gateway_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a gateway process on `database_url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = database_url
+    # One master key for every process of the run (PostgreSQL requires one).
+    env["GATEWAY_MASTER_KEY"] = E2E_MASTER_KEY
+    # Jobs run as the test runner's user: the interpreter need not be readable by another user.
+    env["GATEWAY_JOB_USER"] = getpass.getuser()
     env.update(extra)
     return env
 

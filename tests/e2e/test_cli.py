@@ -24,8 +24,9 @@ def test_apply_is_idempotent_and_jobs_complete(project: Path) -> None:
     first = run_gateway("apply", "-f", "examples/gateway.yaml", env=env, cwd=project)
     assert first.returncode == 0, first.stderr
     assert "created   script     f/examples/hello" in first.stdout
+    assert "created   flow       f/examples/greet_flow" in first.stdout
     second = run_gateway("apply", "-f", "examples/gateway.yaml", env=env, cwd=project)
-    assert second.stdout.strip().endswith("0 change(s), 6 unchanged")
+    assert second.stdout.strip().endswith("0 change(s), 8 unchanged")
 
     # No server runs: `jobs run` queues, `worker` would run it. Run it through a one-off serve.
     queued = run_gateway("jobs", "run", "f/examples/hello", "-a", "name=Ada", env=env, cwd=project)

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 
 from gateway.http_routes.api import (
+    acls,
     audit,
     captures,
     connection_tests,
     errors,
+    flows,
     job_runs,
     jobs,
     kafka_offsets,
@@ -33,6 +35,7 @@ from gateway.http_routes.api import (
     variables,
     workspaces,
 )
+from gateway.http_routes.rate_limits import token_rate_limiter
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -49,6 +52,7 @@ def build_api(gateway: Gateway) -> Starlette:
             *resources.routes,
             *variables.routes,
             *scripts.routes,
+            *flows.routes,
             *job_runs.routes,
             *jobs.routes,
             *trigger_extras.routes,
@@ -57,6 +61,7 @@ def build_api(gateway: Gateway) -> Starlette:
             *kafka_offsets.routes,
             *triggers.routes,
             *audit.routes,
+            *acls.routes,
             *suspended.routes,
             *quarantine.routes,
             *captures.routes,
@@ -65,4 +70,5 @@ def build_api(gateway: Gateway) -> Starlette:
         exception_handlers=dict(errors.HANDLERS),
     )
     api.state.gateway = gateway
+    api.state.token_rate_limiter = token_rate_limiter(gateway.settings, gateway.metrics)
     return api

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway import capture
+from gateway.http_routes.api import audit
 from gateway.http_routes.api.auth import Caller, in_workspace
 from gateway.http_routes.api.context import store_of
 from gateway.http_routes.api.permissions import check_path, require_visible, require_writable
@@ -100,6 +101,15 @@ async def set_config(request: Request, caller: Caller) -> Response:
             owner=caller.username,
             email=caller.email,
         )
+        await audit.record(
+            tx,
+            caller.identity,
+            caller.workspace_id,
+            "capture.set_config",
+            path,
+            action="update",
+            parameters={"trigger_kind": body.trigger_kind},
+        )
     return JSONResponse(row["trigger_config"])
 
 
@@ -147,6 +157,15 @@ async def delete_capture(request: Request, caller: Caller) -> Response:
     require_writable(caller, row["path"])
     async with store_of(request).transaction() as tx:
         await capture.delete_capture(tx, caller.workspace_id, row["id"])
+        await audit.record(
+            tx,
+            caller.identity,
+            caller.workspace_id,
+            "capture.delete",
+            row["path"],
+            action="delete",
+            parameters={"id": row["id"]},
+        )
     return Response()
 
 
@@ -158,6 +177,15 @@ async def move_captures(request: Request, caller: Caller) -> Response:
     async with store_of(request).transaction() as tx:
         await capture.move_captures_and_configs(
             tx, caller.workspace_id, runnable_kind, path, new_path
+        )
+        await audit.record(
+            tx,
+            caller.identity,
+            caller.workspace_id,
+            "capture.move",
+            new_path,
+            action="update",
+            parameters={"from": path},
         )
     return Response()
 

@@ -53,7 +53,7 @@ from starlette.routing import Route
 
 from gateway.errors import ConfigError, Conflict, GatewayError, InvalidInput, NotFound
 from gateway.http_routes.api.auth import Caller, Endpoint, in_workspace
-from gateway.http_routes.api.context import store_of
+from gateway.http_routes.api.context import secrets_of, store_of
 from gateway.http_routes.api.interpolation import interpolate
 from gateway.http_routes.api.permissions import visible
 from gateway.http_routes.api.request_parsing import parse_model, read_json
@@ -66,6 +66,7 @@ from gateway.listeners import (
     sqs_config,
     websocket_config,
 )
+from gateway.net_guard import NetGuard
 from gateway.resources import resource_value
 
 logger = logging.getLogger(__name__)
@@ -442,8 +443,8 @@ class WebsocketTest(BaseModel):
     url_runnable_args: dict[str, Any] | None = None
 
 
-async def websocket_probe(url: str) -> Probe:
-    """The opening handshake, then a close."""
+async def websocket_probe(url: str, guard: NetGuard | None = None) -> Probe:
+    """The opening handshake, then a close (to an address `guard` allows)."""
     config = websocket_config.validate_trigger({"url": url})
     if config.url_runnable is not None:
         raise InvalidInput("url", "computed URLs cannot be tested without running the script")
@@ -456,7 +457,7 @@ async def websocket_probe(url: str) -> Probe:
 
     async def check() -> None:
         try:
-            opened = await _open(url, WebsocketOptions())
+            opened = await _open(url, WebsocketOptions(guard=guard or NetGuard()))
         except WebsocketConnectionError as exc:
             raise InvalidInput("url", str(exc)) from None
         await opened.close()
@@ -498,7 +499,7 @@ async def read_connection(request: Request, caller: Caller, kind: ResourceKind) 
         )
     async with store_of(request).transaction() as tx:
         try:
-            given = await interpolate(tx, caller, given)
+            given = await interpolate(tx, secrets_of(request), caller, given)
         except NotFound as exc:
             raise InvalidInput(root or "body", str(exc)) from None
     path_field = next((name for name in kind.path_fields if name in given), None)
@@ -564,7 +565,8 @@ async def test_websocket_connection(request: Request, caller: Caller) -> Respons
     caller.require_scope("websocket_triggers", "write")
     body = parse_model(WebsocketTest, await read_json(request))
     with _client_library("websocket"):
-        await run_probe("websocket", await websocket_probe(body.url))
+        guard = NetGuard.from_settings(request.app.state.gateway.settings)
+        await run_probe("websocket", await websocket_probe(body.url, guard))
     return Response(status_code=200)
 
 

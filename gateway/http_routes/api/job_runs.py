@@ -6,17 +6,20 @@
 `POST|GET run_wait_result/p/{path}`        the job's result, mapped as an HTTP route's sync
                                            result is (`windmill_status_code`, ...), except that
                                            a failed job is a 500, as Windmill answers
-`POST run/f/{path}`, `run_wait_result/f`   501: flows cannot be run by this gateway yet
+`POST run/f/{path}`                       the same for the latest version of a flow
+`POST|GET run_wait_result/f/{path}`
 =========================================  ================================================
 
 The body is parsed as an HTTP route's is (JSON, form, text, CloudEvents; `body.py`); a GET
 takes the args as `?payload=<url-safe base64 of JSON>`. Query options: `include_header=a,b`,
 `include_query=x,y`, `raw`, `wrap_body`, `skip_preprocessor`, `scheduled_in_secs`,
 `scheduled_for` and `retry` (a retry policy as JSON). An `Idempotency-Key` header makes the job's
-dedup key `webhook:<path>:<key>`: a retried request gets the first job (and waits for it).
+dedup key `webhook:<path>:<key>` (`webhook:flow/<path>:<key>` for a flow): a retried request
+gets the first job (and waits for it).
 
-Jobs run the latest version of the script (pinned when queued) as the caller, with
-`trigger_kind = webhook`; a script with a preprocessor gets the webhook event (`http_args.py`).
+Jobs run the latest version of the script or flow (pinned when queued) as the caller, with
+`trigger_kind = webhook`; a script or flow with a preprocessor gets the webhook event
+(`http_args.py`). Flows ignore `retry`: their modules carry their own.
 A `run_wait_result` client that disconnects cancels the job it created; after the sync timeout
 setting the answer is a 504 naming the job.
 """
@@ -45,6 +48,7 @@ from gateway.http_routes.api.errors import error_response
 from gateway.http_routes.api.permissions import require_visible
 from gateway.http_routes.api.request_parsing import query_bool, query_text
 from gateway.http_routes.routes.body import ParsedBody, parse_body, read_body
+from gateway.http_routes.routes.credentials import WINDMILL_CREDENTIALS, without_credentials
 from gateway.http_routes.routes.endpoint import CONNECTION_BROKE, header_map
 from gateway.http_routes.routes.errors import RequestRefused
 from gateway.http_routes.routes.http_args import WebhookRequestInfo, build_webhook_args
@@ -60,14 +64,11 @@ from gateway.scripts import Script, format_hash, parse_hash, script_by_hash
 from gateway.settings import Settings
 from gateway.store.values import utc_now
 from gateway.triggers.args import RunnableShape
-from gateway.triggers.runnables import RunnableShapes
+from gateway.triggers.runnables import FlowRunnable, Runnable, RunnableShapes
 
 logger = logging.getLogger(__name__)
 
 FAILED_JOB_STATUS: Final = 500
-FLOWS_NOT_RUNNABLE: Final = (
-    "flows cannot be run by this gateway yet: run scripts with run/p/<path> or run/h/<hash>"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +97,15 @@ class RunOptions:
         )
 
 
-def require_run_scope(caller: Caller, target: str) -> None:
-    """Forbidden unless the token may run `target`.
+def require_run_scope(caller: Caller, target: str, kind: str = "script") -> None:
+    """Forbidden unless the token may run the `kind` (script or flow) at `target`.
 
-    Accepted scopes: `jobs:run`, `jobs:run:scripts:<path>` and the webhook form `run:script/<path>`.
+    Accepted scopes: `jobs:run`, `jobs:run:scripts:<path>` (`flows:` for a flow) and the webhook
+    form `run:script/<path>` (`run:flow/<path>`).
     """
     scopes = caller.token.scopes
     if scopes is not None and not (
-        scope_allows(scopes, "jobs", "run", f"scripts:{target}") or f"run:script/{target}" in scopes
+        scope_allows(scopes, "jobs", "run", f"{kind}s:{target}") or f"run:{kind}/{target}" in scopes
     ):
         raise Forbidden(f"the token's scopes do not allow running {target}")
 
@@ -168,11 +170,20 @@ async def _run_body(request: Request, options: RunOptions) -> ParsedBody:
     return parse_body(headers.get("content-type"), raw, keep_raw=options.raw)
 
 
-async def _submit(request: Request, caller: Caller, target: str | Script) -> Enqueued:
-    """Enqueue a run of the latest version of the script at path `target`, or of the script
-    version `target`."""
+@dataclass(frozen=True, slots=True)
+class FlowPath:
+    """A run of the latest version of the flow at `path`."""
+
+    path: str
+
+
+async def _submit(request: Request, caller: Caller, target: str | Script | FlowPath) -> Enqueued:
+    """Enqueue a run of the latest version of the script at path `target`, of the script
+    version `target`, or of the latest version of a flow."""
     options = RunOptions.of(request)
-    if isinstance(target, str):
+    if isinstance(target, FlowPath):
+        path, resource = target.path, f"flow/{target.path}"
+    elif isinstance(target, str):
         path, resource = target, target
     else:
         path, resource = None, f"hash/{format_hash(target.hash)}"
@@ -185,7 +196,7 @@ async def _submit(request: Request, caller: Caller, target: str | Script) -> Enq
     except RequestRefused as exc:
         raise HTTPException(exc.status, exc.reason, exc.headers) from None
     info = WebhookRequestInfo(
-        headers=header_map(request),
+        headers=without_credentials(header_map(request), WINDMILL_CREDENTIALS),
         query=dict(request.query_params),
         include_headers=options.include_headers,
         include_query=options.include_query,
@@ -193,11 +204,14 @@ async def _submit(request: Request, caller: Caller, target: str | Script) -> Enq
     )
     shapes = _shapes(request)
     async with store_of(request).transaction() as tx:
-        if isinstance(target, str):
+        runnable: Runnable | FlowRunnable
+        if isinstance(target, FlowPath):
+            runnable = await shapes.resolve_flow(tx, caller.workspace_id, target.path)
+        elif isinstance(target, str):
             runnable = await shapes.resolve(tx, caller.workspace_id, target)
-            script, shape = runnable.script, runnable.shape
         else:
-            script, shape = target, shapes.shape_of(target)
+            runnable = Runnable(target, shapes.shape_of(target))
+        shape = runnable.shape
         preprocess = shape.has_preprocessor and not options.skip_preprocessor
         args = build_webhook_args(body, info, shape if preprocess else RunnableShape())
         job = NewJob(
@@ -206,12 +220,14 @@ async def _submit(request: Request, caller: Caller, target: str | Script) -> Enq
             permissioned_as=caller.identity.permissioned_as,
             permissioned_as_email=caller.email,
             created_by=caller.username,
-            runnable_path=script.path,
-            script_hash=script.hash,
+            runnable_path=runnable.path,
+            script_hash=runnable.script_hash,
+            flow_value=runnable.flow_value,
+            flow_version=runnable.flow_version,
             trigger=path,
             trigger_kind="webhook",
             delay_s=options.delay_s,
-            retry=options.retry,
+            retry=None if isinstance(runnable, FlowRunnable) else options.retry,
             dedup_key=key,
             apply_preprocessor=preprocess,
         )
@@ -229,10 +245,10 @@ async def _submit(request: Request, caller: Caller, target: str | Script) -> Enq
     return queued
 
 
-def _runnable_path(request: Request, caller: Caller) -> str:
+def _runnable_path(request: Request, caller: Caller, kind: str = "script") -> str:
     path: str = request.path_params["path"]
-    require_run_scope(caller, path)
-    require_visible(caller, path, "script")
+    require_run_scope(caller, path, kind)
+    require_visible(caller, path, kind)
     return path
 
 
@@ -255,7 +271,17 @@ async def run_by_hash(request: Request, caller: Caller) -> Response:
 async def run_wait_result(request: Request, caller: Caller) -> Response:
     """Run a script and answer its result (see the module docstring)."""
     path = _runnable_path(request, caller)
-    queued = await _submit(request, caller, path)
+    return await _answer_result(request, caller, await _submit(request, caller, path))
+
+
+async def run_flow_wait_result(request: Request, caller: Caller) -> Response:
+    """Run a flow and answer its result (see the module docstring)."""
+    path = _runnable_path(request, caller, "flow")
+    return await _answer_result(request, caller, await _submit(request, caller, FlowPath(path)))
+
+
+async def _answer_result(request: Request, caller: Caller, queued: Enqueued) -> Response:
+    """The result of the job `queued`, once it completed (see the module docstring)."""
     timeout_s = _settings(request).http_route_sync_timeout_s
     store = store_of(request)
     try:
@@ -291,8 +317,9 @@ async def _cancel(request: Request, caller: Caller, job_id: UUID) -> None:
 
 
 async def run_flow(request: Request, caller: Caller) -> Response:
-    """Flows are not runnable yet: 501 saying so."""
-    raise HTTPException(501, FLOWS_NOT_RUNNABLE)
+    """Enqueue the latest version of a flow; 201 with the job id."""
+    path = _runnable_path(request, caller, "flow")
+    return PlainTextResponse(str((await _submit(request, caller, FlowPath(path))).job_id), 201)
 
 
 _PREFIX = "/w/{workspace}/jobs"
@@ -307,7 +334,7 @@ routes = [
     ),
     Route(
         f"{_PREFIX}/run_wait_result/f/{{path:path}}",
-        in_workspace(run_flow),
+        in_workspace(run_flow_wait_result),
         methods=["GET", "POST"],
     ),
 ]

@@ -1,5 +1,7 @@
 """Events that could not become jobs: `GET /w/{ws}/quarantine/list`, `GET .../get/{id}`,
-`POST .../redrive/{id}`. Admins only: the raw bytes may hold anything a source sent."""
+`POST .../redrive/{id}`. Admins only: the raw bytes may hold anything a source sent. A scoped
+token sees the events of the triggers it may read (`kafka_triggers:read:<path>`, ...) and
+redrives those it may write."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from starlette.routing import Route
 
 from gateway.errors import Forbidden, InvalidInput
 from gateway.http_routes.api import audit
-from gateway.http_routes.api.auth import Caller, in_workspace
+from gateway.http_routes.api.auth import Caller, in_workspace, scope_allows
 from gateway.http_routes.api.context import store_of
 from gateway.http_routes.api.request_parsing import Page, query_text
 from gateway.triggers.quarantine import get_quarantined_event, list_quarantined_events, redrive
@@ -39,13 +41,21 @@ async def list_events(request: Request, caller: Caller) -> Response:
         page=page.number,
         per_page=page.per_page,
     )
-    return JSONResponse([entry.to_json() for entry in found])
+    readable = [
+        entry
+        for entry in found
+        if scope_allows(
+            caller.token.scopes, f"{entry.trigger_kind}_triggers", "read", entry.trigger_path
+        )
+    ]
+    return JSONResponse([entry.to_json() for entry in readable])
 
 
 async def get_event(request: Request, caller: Caller) -> Response:
     """One quarantined event with its raw bytes in base64."""
     _admin(caller)
     entry = await get_quarantined_event(store_of(request), caller.workspace_id, _event_id(request))
+    caller.require_scope(f"{entry.trigger_kind}_triggers", "read", entry.trigger_path)
     return JSONResponse(entry.to_json())
 
 
@@ -54,6 +64,8 @@ async def redrive_event(request: Request, caller: Caller) -> Response:
     _admin(caller)
     event_id = _event_id(request)
     store = store_of(request)
+    entry = await get_quarantined_event(store, caller.workspace_id, event_id)
+    caller.require_scope(f"{entry.trigger_kind}_triggers", "write", entry.trigger_path)
     outcome = await redrive(store, caller.workspace_id, event_id)
     async with store.transaction() as tx:
         await audit.record(

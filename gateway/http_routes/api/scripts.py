@@ -56,7 +56,6 @@ async def create_script(request: Request, caller: Caller) -> Response:
     body = await read_model(request, NewScript)
     path = check_path(body.path)
     caller.require_scope(DOMAIN, "write", path)
-    require_writable(caller, path)
     draft = ScriptDraft(
         path=path,
         content=body.content,
@@ -71,6 +70,7 @@ async def create_script(request: Request, caller: Caller) -> Response:
     )
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, "script", caller.workspace_id, path)
+        await _require_writable_script(tx, caller, path)
         if body.parent_hash is not None:
             await _check_parent(tx, caller, path, parse_hash(body.parent_hash))
         saved, action = await save_script(tx, caller.workspace_id, draft, caller.username)
@@ -88,6 +88,11 @@ async def create_script(request: Request, caller: Caller) -> Response:
     return PlainTextResponse(saved.hash_hex, 201)
 
 
+async def _require_writable_script(tx: Transaction, caller: Caller, path: str) -> None:
+    latest = await tx.fetch_one("get_latest_script", workspace_id=caller.workspace_id, path=path)
+    require_writable(caller, path, latest["extra_perms"] if latest else None)
+
+
 async def _check_parent(tx: Transaction, caller: Caller, path: str, parent: int) -> None:
     latest = await tx.fetch_one("get_latest_script", workspace_id=caller.workspace_id, path=path)
     if latest is None or latest["hash"] != parent:
@@ -102,11 +107,11 @@ async def get_script_by_path(request: Request, caller: Caller) -> Response:
     """The latest version of a script."""
     path = request.path_params["path"]
     caller.require_scope(DOMAIN, "read", path)
-    require_visible(caller, path, "script")
     async with store_of(request).transaction() as tx:
         row = await tx.fetch_one("get_latest_script", workspace_id=caller.workspace_id, path=path)
     if row is None:
         raise NotFound(f"script not found at path {path!r}")
+    require_visible(caller, path, "script", row["extra_perms"])
     return JSONResponse(script_json(row))
 
 
@@ -120,7 +125,7 @@ async def get_script_by_hash(request: Request, caller: Caller) -> Response:
         )
     if row is None:
         raise NotFound(f"script version {format_hash(version)} not found")
-    require_visible(caller, row["path"], "script")
+    require_visible(caller, row["path"], "script", row["extra_perms"])
     return JSONResponse(script_json(row))
 
 
@@ -158,7 +163,7 @@ def script_json(row: Row) -> dict[str, Any]:
         "deleted": bool(row["deleted"]),
         "schema": row["schema"],
         "is_template": False,
-        "extra_perms": {},
+        "extra_perms": row.get("extra_perms") or {},
         "language": row["language"],
         "kind": row["kind"],
         "tag": row["tag"],
@@ -175,9 +180,9 @@ def script_json(row: Row) -> dict[str, Any]:
 async def _retire(request: Request, caller: Caller, query: str, operation: str) -> Response:
     path = request.path_params["path"]
     caller.require_scope(DOMAIN, "write", path)
-    require_writable(caller, path)
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, "script", caller.workspace_id, path)
+        await _require_writable_script(tx, caller, path)
         if await tx.execute(query, workspace_id=caller.workspace_id, path=path) == 0:
             raise NotFound(f"script not found at path {path!r}")
         await audit.record(

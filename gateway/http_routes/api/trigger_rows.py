@@ -105,10 +105,10 @@ def identity_values(owner: Identity) -> dict[str, str]:
 
 
 async def _check_targets(tx: Transaction, caller: Caller, body: TriggerBody) -> None:
-    if body.is_flow:
-        raise InvalidInput("is_flow", "flow targets are not supported yet; target a script")
     static_site = isinstance(body, HttpBody) and body.static_asset_config is not None
-    if not (static_site and body.script_path == ""):
+    if body.is_flow:
+        await _require_flow(tx, caller, "script_path", body.script_path)
+    elif not (static_site and body.script_path == ""):
         await _require_script(tx, caller, "script_path", body.script_path)
     handler = body.handler_path()
     if handler is not None:
@@ -117,6 +117,12 @@ async def _check_targets(tx: Transaction, caller: Caller, body: TriggerBody) -> 
         row = await tx.fetch_one("get_resource", workspace_id=caller.workspace_id, path=path)
         if row is None or not visible(caller, path):
             raise InvalidInput(field, f"no resource at path {path!r} in this workspace")
+
+
+async def _require_flow(tx: Transaction, caller: Caller, field: str, path: str) -> None:
+    row = await tx.fetch_one("get_flow", workspace_id=caller.workspace_id, path=path)
+    if row is None or row["archived"] or not visible(caller, path, row["extra_perms"]):
+        raise InvalidInput(field, f"no flow at path {path!r} in this workspace")
 
 
 async def _require_script(tx: Transaction, caller: Caller, field: str, path: str) -> None:

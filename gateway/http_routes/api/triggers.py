@@ -21,6 +21,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.http_routes.api import audit
 from gateway.http_routes.api.auth import Caller, Endpoint, in_workspace
 from gateway.http_routes.api.context import store_of
+from gateway.http_routes.api.destinations import check_destination
 from gateway.http_routes.api.locks import lock_paths
 from gateway.http_routes.api.permissions import (
     check_path,
@@ -54,26 +55,40 @@ def _domain(table: TriggerTable) -> str:
 
 
 async def _body(request: Request, caller: Caller, table: TriggerTable) -> TriggerBody:
-    return checked_body(caller, table, await read_json(request))
+    body = checked_body(caller, table, await read_json(request))
+    check_destination(request, body)
+    return body
 
 
 def checked_body(caller: Caller, table: TriggerTable, data: Any) -> TriggerBody:
     """A create/update body of `table`'s kind, validated, once the caller may write its path."""
+    body = validated_body(caller, table, data)
+    require_writable(caller, body.path)
+    return body
+
+
+def validated_body(caller: Caller, table: TriggerTable, data: Any) -> TriggerBody:
+    """A body of `table`'s kind, validated, its path within the token's scopes."""
     body = parse_model(BODIES[table.kind], data)
     check_path(body.path)
     caller.require_scope(_domain(table), "write", body.path)
-    require_writable(caller, body.path)
     body.check()
     return body
 
 
 async def _find(tx: Transaction, caller: Caller, table: TriggerTable, path: str) -> Row:
-    require_visible(caller, path, "trigger")
     row = await tx.fetch_one(
         f"get_{table.kind}_trigger", workspace_id=caller.workspace_id, path=path
     )
     if row is None:
         raise NotFound(f"Trigger not found at path: {path}")
+    require_visible(caller, path, "trigger", row["extra_perms"])
+    return row
+
+
+async def _find_writable(tx: Transaction, caller: Caller, table: TriggerTable, path: str) -> Row:
+    row = await _find(tx, caller, table, path)
+    require_writable(caller, path, row["extra_perms"])
     return row
 
 
@@ -134,15 +149,17 @@ async def update_trigger(request: Request, caller: Caller, table: TriggerTable) 
     """Replace a trigger with the full body given; a different `path` renames it."""
     path = request.path_params["path"]
     caller.require_scope(_domain(table), "write", path)
-    require_writable(caller, path)
-    body = await _body(request, caller, table)
+    body = validated_body(caller, table, await read_json(request))
+    check_destination(request, body)
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, table.table, caller.workspace_id, path, body.path)
-        existing = await _find(tx, caller, table, path)
-        if body.path != path and await tx.fetch_one(
-            f"get_{table.kind}_trigger", workspace_id=caller.workspace_id, path=body.path
-        ):
-            raise Conflict(f"a {table.kind} trigger exists already at path {body.path!r}")
+        existing = await _find_writable(tx, caller, table, path)
+        if body.path != path:
+            require_writable(caller, body.path)
+            if await tx.fetch_one(
+                f"get_{table.kind}_trigger", workspace_id=caller.workspace_id, path=body.path
+            ):
+                raise Conflict(f"a {table.kind} trigger exists already at path {body.path!r}")
         row = await row_values(tx, caller, table, body, existing)
         if body.path != path:
             await tx.execute(
@@ -156,10 +173,9 @@ async def delete_trigger(request: Request, caller: Caller, table: TriggerTable) 
     """Remove a trigger."""
     path = request.path_params["path"]
     caller.require_scope(_domain(table), "write", path)
-    require_writable(caller, path)
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, table.table, caller.workspace_id, path)
-        await _find(tx, caller, table, path)
+        await _find_writable(tx, caller, table, path)
         await tx.execute(
             f"delete_{table.kind}_trigger", workspace_id=caller.workspace_id, path=path
         )
@@ -198,7 +214,7 @@ async def list_triggers(request: Request, caller: Caller, table: TriggerTable) -
     wanted = [
         row
         for row in rows
-        if visible(caller, row["path"])
+        if visible(caller, row["path"], row["extra_perms"])
         and row["path"].startswith(path_start)
         and script_path in (None, row["script_path"])
         and is_flow in (None, bool(row["is_flow"]))
@@ -221,12 +237,11 @@ async def exists_trigger(request: Request, caller: Caller, table: TriggerTable) 
 async def set_trigger_mode(request: Request, caller: Caller, table: TriggerTable) -> Response:
     """Enable, disable or suspend a trigger; the caller becomes its editor."""
     path = request.path_params["path"]
-    caller.require_scope(_domain(table), "write")
-    require_writable(caller, path)
+    caller.require_scope(_domain(table), "write", path)
     mode = parse_model(ModeChange, await read_json(request)).resolved()
     async with store_of(request).transaction() as tx:
         await lock_paths(tx, table.table, caller.workspace_id, path)
-        existing = await _find(tx, caller, table, path)
+        existing = await _find_writable(tx, caller, table, path)
         values: dict[str, Any] = {
             column: existing[column] for column in table.writable_columns if column != "edited_at"
         }

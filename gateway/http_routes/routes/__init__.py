@@ -9,6 +9,7 @@
 | `auth`          | `windmill`, `api_key` and `basic_http` authentication                     |
 | `signatures`    | `signature` authentication: provider presets, tolerance, replays          |
 | `submit`        | the job of a request, committed                                           |
+| `pinned_jobs`   | plain jobs written pinned to known script versions, checked as written    |
 | `waiting`       | a sync request's wait, ended by completion, timeout or disconnect         |
 | `responses`     | refusals, job ids, a job's result mapped to a response                    |
 | `cors`          | per-route allowed origins, preflights                                     |

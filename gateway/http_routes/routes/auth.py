@@ -23,6 +23,7 @@ from gateway.http_routes.routes.errors import RequestRefused, RouteMisconfigured
 from gateway.http_routes.routes.table import HttpRoute
 from gateway.resources import resource_value
 from gateway.store import Row, Store, fetch_one
+from gateway.token_text import token_hash
 
 BASIC_CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="Restricted Area"'}
 SCOPE_DOMAIN: Final = "http_triggers"
@@ -124,7 +125,10 @@ class WindmillAuth:
         verdict = self._verdicts.get(key)
         if verdict is None:
             row = await fetch_one(
-                self._store, "http_routes_token_user", token=token, workspace_id=key[1]
+                self._store,
+                "http_routes_token_user",
+                token_hash=token_hash(token),
+                workspace_id=key[1],
             )
             verdict = _Verdict(allowed_user(row, trigger.workspace_id, trigger.path))
             self._verdicts.put(key, verdict)

@@ -16,12 +16,12 @@ none or ``application/json...``       a body starting with ``{``: the object its
 anything else                          415
 =====================================  ==================================================
 
-Invalid JSON or UTF-8 is a 400; an empty body with a JSON content type too.
+Invalid JSON or UTF-8 is a 400; an empty body with a JSON content type too, and text that would
+be passed on holding a NUL (PostgreSQL cannot store one). JSON is read by `strict_json`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive
 
+from gateway.http_routes import strict_json
 from gateway.http_routes.routes.errors import RequestRefused
 
 CLOUDEVENT_METADATA_KEY: Final = "WEBHOOK__METADATA__"
@@ -81,7 +82,7 @@ def parse_body(content_type: str | None, body: bytes, *, keep_raw: bool) -> Pars
     if not media and not body:
         return ParsedBody({}, "" if keep_raw else None)
     if media in TEXT_TYPES:
-        return ParsedBody({}, _text(body))
+        return ParsedBody({}, _storable_text(body))
     text = _text(body)
     raw = text if keep_raw else None
     if not media or media.startswith("application/json"):
@@ -91,10 +92,12 @@ def parse_body(content_type: str | None, body: bytes, *, keep_raw: bool) -> Pars
     if media == "application/cloudevents-batch+json":
         raise RequestRefused(400, "batches of CloudEvents are not supported")
     if media == "application/x-www-form-urlencoded":
-        return ParsedBody(dict(parse_qsl(text, keep_blank_values=True)), raw)
+        return ParsedBody(_form(text), raw)
     if media == "multipart/form-data":
         assert content_type is not None
-        return ParsedBody(_multipart(content_type, body), raw)
+        return ParsedBody(
+            _multipart(content_type, body), _storable_text(body) if keep_raw else None
+        )
     raise RequestRefused(415, f"unsupported content type {media!r}")
 
 
@@ -105,13 +108,17 @@ def _text(body: bytes) -> str:
         raise RequestRefused(400, "the request body is not valid UTF-8") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _storable_text(body: bytes) -> str:
+    """Text passed on as it is: without NUL, which PostgreSQL cannot store (nor, alike, SQLite)."""
+    text = _text(body)
+    if "\x00" in text:
+        raise RequestRefused(400, "the request body holds a NUL character, which cannot be stored")
+    return text
 
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return strict_json.loads(text)
     except ValueError as exc:
         raise RequestRefused(400, f"invalid json: {exc}") from None
 
@@ -132,6 +139,13 @@ def _cloudevent(text: str, raw: str | None) -> ParsedBody:
     return ParsedBody(args, raw, envelope)
 
 
+def _form(text: str) -> dict[str, str]:
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    if any("\x00" in name or "\x00" in value for name, value in fields.items()):
+        raise RequestRefused(400, "a form field holds a NUL character, which cannot be stored")
+    return fields
+
+
 def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
     header = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
     message = BytesParser(policy=HTTP).parsebytes(header + body)
@@ -147,5 +161,5 @@ def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
                 400, f"field {name!r} is a file: file uploads need object storage, not supported"
             )
         payload = part.get_payload(decode=True)
-        fields[name] = _text(payload if isinstance(payload, bytes) else b"")
+        fields[name] = _storable_text(payload if isinstance(payload, bytes) else b"")
     return fields

@@ -4,7 +4,8 @@ A request goes through, in this order (reference 4.9):
 
 1. HEAD: an empty 200; OPTIONS: a CORS preflight answered against the route the browser asks
    for (a plain OPTIONS: an empty 200); a method no route can have: 405;
-2. the route for the method and path (404, or 405 when another method has one);
+2. the route for the method and path (404, or 405 when another method has one), then its rate
+   limit (429 with ``Retry-After``, `gateway.http_routes.rate_limits`);
 3. `windmill` authentication;
 4. the body, read under the size limit (413) and parsed by content type (400, 415);
 5. `api_key`, `basic_http` or `signature` authentication (a provider's challenge is answered
@@ -33,6 +34,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import NotFound
+from gateway.http_routes.rate_limits import RateLimiter
 from gateway.http_routes.routes.auth import (
     ResourceReader,
     WindmillAuth,
@@ -41,6 +43,7 @@ from gateway.http_routes.routes.auth import (
 )
 from gateway.http_routes.routes.body import ParsedBody, media_type, parse_body, read_body
 from gateway.http_routes.routes.cors import ALL_METHODS, ANY, CorsPolicy
+from gateway.http_routes.routes.credentials import credential_headers, without_credentials
 from gateway.http_routes.routes.errors import RequestRefused, RouteMisconfigured
 from gateway.http_routes.routes.http_args import HttpRequestInfo
 from gateway.http_routes.routes.responses import (
@@ -97,9 +100,15 @@ class _Exchange:
 class RouteEndpoint:
     """Serves every route of the instance's route table."""
 
-    def __init__(self, store: Store, options: RouteOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: RouteOptions | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self._store = store
         self._options = options or RouteOptions()
+        self._rate_limiter = rate_limiter
         self.table = LiveRouteTable(store, check_interval_s=self._options.version_check_interval_s)
         self._jobs = RouteJobs(store)
         self._resources = ResourceReader(store, self._options.auth_cache_s)
@@ -157,6 +166,12 @@ class RouteEndpoint:
         path, segments = request_path(request.scope)
         found = await self._route(method, path, segments)
         exchange.route = found.route
+        if self._rate_limiter and (wait := self._rate_limiter.retry_after(found.route.trigger)):
+            raise RequestRefused(
+                429,
+                f"route {found.route.route_path} is over its rate limit",
+                {"Retry-After": f"{wait}"},
+            )
         admitted = await self._admit(found, request)
         if isinstance(admitted, Response):
             return admitted
@@ -167,7 +182,7 @@ class RouteEndpoint:
             method=method,
             params=found.params,
             query=dict(request.query_params),
-            headers=header_map(request),
+            headers=await self._job_headers(found.route, request),
         )
         queued = await self._jobs.submit(
             found.route,
@@ -177,6 +192,12 @@ class RouteEndpoint:
             idempotency_key=request.headers.get("idempotency-key"),
         )
         return await self._respond(found.route, queued, request.receive, created_by)
+
+    async def _job_headers(self, route: HttpRoute, request: Request) -> dict[str, str]:
+        """The headers the job sees: not those carrying the credentials checked here."""
+        method = route.authentication_method
+        resource = await self._resources.read(route) if method == "api_key" else None
+        return without_credentials(header_map(request), credential_headers(method, resource))
 
     async def _admit(
         self, found: RouteMatch, request: Request

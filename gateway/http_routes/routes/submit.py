@@ -2,15 +2,20 @@
 committed together (group commit).
 
 The job runs the trigger's script (latest version, pinned) as the trigger's owner, with the
-trigger's retry policy and error handler; `trigger_kind` is `http` and `trigger` the trigger's
-path. An `Idempotency-Key` becomes the job's dedup key, so a retried request gets the first job.
+trigger's retry policy and error handler, or the trigger's flow (latest version, pinned);
+`trigger_kind` is `http` and `trigger` the trigger's path. An `Idempotency-Key` becomes the
+job's dedup key, so a retried request gets the first job.
 
 Group commit: a request's job joins the batch of the next transaction, and the request is
-answered once that transaction committed. A few transactions run at once (one on SQLite, whose
+answered once that transaction committed. Two transactions run at once (one on SQLite, whose
 writes are serial anyway); the requests that arrive while they run form the next batches, so a
 busy instance commits many jobs per transaction while a quiet one commits each at once. A batch
 whose transaction fails is retried job by job, so that one request's bad job (args the database
 refuses) fails that request alone.
+
+A batch of plain script jobs whose scripts were resolved before is written without reading the
+scripts again: the statement writing the jobs checks that each is still the latest version
+(`pinned_jobs.py`); any other batch resolves its scripts and flows, and is enqueued as usual.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from gateway.errors import NotFound
 from gateway.http_routes.routes.body import ParsedBody
 from gateway.http_routes.routes.errors import RequestRefused, RouteMisconfigured
 from gateway.http_routes.routes.http_args import HttpRequestInfo, build_http_args
+from gateway.http_routes.routes.pinned_jobs import LatestScripts, insert_pinned, is_plain
 from gateway.http_routes.routes.table import HttpRoute
 from gateway.jobs.enqueue import enqueue
 from gateway.jobs.model import Enqueued, NewJob
 from gateway.listeners.lease import TriggerRef
 from gateway.store import Store, Transaction
 from gateway.triggers.runnables import (
-    FLOW_TARGETS_UNSUPPORTED,
+    FlowRunnable,
     Runnable,
     RunnableShapes,
     TriggerTarget,
@@ -42,8 +48,10 @@ logger = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY: Final = 255
 MAX_BATCH: Final = 256
 """The most jobs one transaction commits."""
-CONCURRENT_COMMITS: Final = 4
-"""Transactions of route jobs in flight at once on a store that writes in parallel."""
+CONCURRENT_COMMITS: Final = 2
+"""Transactions of route jobs in flight at once on a store that writes in parallel: two hide
+one transaction's round trips behind the other's, while keeping batches large (each batch
+costs the same few statements, whatever its size)."""
 
 
 def default_creator(route: HttpRoute) -> str:
@@ -73,7 +81,7 @@ class _Request:
     dedup_key: str | None
     answer: asyncio.Future[Enqueued]
 
-    def job(self, runnable: Runnable) -> NewJob:
+    def job(self, runnable: Runnable | FlowRunnable) -> NewJob:
         """The job of this request."""
         target = self.target
         return NewJob(
@@ -84,12 +92,14 @@ class _Request:
             permissioned_as=target.permissioned_as,
             permissioned_as_email=target.email,
             created_by=self.created_by,
-            runnable_path=runnable.script.path,
-            script_hash=runnable.script.hash,
+            runnable_path=runnable.path,
+            script_hash=runnable.script_hash,
+            flow_value=runnable.flow_value,
+            flow_version=runnable.flow_version,
             trigger=self.route.trigger.path,
             trigger_kind="http",
-            retry=target.retry,
-            error_handler=target.error_handler,
+            retry=None if target.is_flow else target.retry,
+            error_handler=None if target.is_flow else target.error_handler,
             dedup_key=self.dedup_key,
             apply_preprocessor=runnable.shape.has_preprocessor,
             suspended=target.suspended,
@@ -104,6 +114,7 @@ class RouteJobs:
     ) -> None:
         self._store = store
         self._shapes = shapes if shapes is not None else RunnableShapes()
+        self._latest = LatestScripts()
         self._max_batch = max_batch
         self._max_committers = 1 if store.dialect == "sqlite" else CONCURRENT_COMMITS
         self._waiting: list[_Request] = []
@@ -123,8 +134,6 @@ class RouteJobs:
         target = route.target
         if target is None:
             raise RouteMisconfigured(route.target_error or "the trigger cannot create jobs")
-        if target.is_flow:
-            raise RequestRefused(501, FLOW_TARGETS_UNSUPPORTED)
         key = dedup_key(route.trigger, idempotency_key)
         answer: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(route, target, body, info, created_by, key, answer))
@@ -140,17 +149,23 @@ class RouteJobs:
 
     async def _commit_waiting(self) -> None:
         """Commit batches of the waiting requests until none is left."""
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            try:
-                await self._commit_batch(batch)
-            except BaseException:
-                # Cancelled: the loop is closing, nobody may wait forever.
-                for request in [*batch, *self._waiting]:
-                    request.answer.cancel()
-                self._waiting.clear()
-                raise
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                try:
+                    await self._commit_batch(batch)
+                except BaseException:
+                    # Cancelled: the loop is closing, nobody may wait forever.
+                    for request in [*batch, *self._waiting]:
+                        request.answer.cancel()
+                    self._waiting.clear()
+                    raise
+        finally:
+            # Counted out now, not by the done callback that runs later: a request queued in
+            # between would otherwise find every committer slot taken and wait forever.
+            if (this := asyncio.current_task()) is not None:
+                self._committers.discard(this)
 
     async def _commit_batch(self, batch: list[_Request]) -> None:
         """Commit `batch` in one transaction, or, when that fails, each of its jobs alone."""
@@ -175,7 +190,10 @@ class RouteJobs:
     async def _commit(self, batch: list[_Request]) -> list[Enqueued | RequestRefused]:
         """One transaction for the jobs of `batch`; each request's outcome, in order."""
         async with self._store.transaction() as tx:
-            runnables: dict[tuple[str, str], Runnable | NotFound] = {}
+            pinned = await self._commit_pinned(tx, batch)
+            if pinned is not None:
+                return list(pinned)
+            runnables: dict[tuple[str, str, bool], Runnable | FlowRunnable | NotFound] = {}
             refused: dict[int, RequestRefused] = {}
             jobs: list[NewJob] = []
             for index, request in enumerate(batch):
@@ -184,22 +202,48 @@ class RouteJobs:
                     refused[index] = RequestRefused(404, str(runnable))
                 else:
                     jobs.append(request.job(runnable))
-            queued = iter(await enqueue(tx, jobs))
+            scripts = [known.script for known in runnables.values() if isinstance(known, Runnable)]
+            queued = iter(await enqueue(tx, jobs, scripts))
         return [refused.get(index) or next(queued) for index in range(len(batch))]
+
+    async def _commit_pinned(self, tx: Transaction, batch: list[_Request]) -> list[Enqueued] | None:
+        """The batch written without reading its scripts, when its jobs are plain and their
+        scripts known (`pinned_jobs.py`); None, with nothing written, when they are not or a
+        script changed since."""
+        runnables: list[Runnable] = []
+        for request in batch:
+            target = request.target
+            if target.is_flow or request.dedup_key is not None:
+                return None
+            runnable = self._latest.get(request.route.trigger.workspace_id, target.script_path)
+            if runnable is None:
+                return None
+            runnables.append(runnable)
+        jobs = [request.job(runnable) for request, runnable in zip(batch, runnables, strict=True)]
+        if not all(is_plain(job) for job in jobs):
+            return None
+        return await insert_pinned(tx, jobs, runnables)
 
     async def _runnable(
         self,
         tx: Transaction,
         request: _Request,
-        known: dict[tuple[str, str], Runnable | NotFound],
-    ) -> Runnable | NotFound:
-        """The script a request runs, looked up once per batch; NotFound when it is missing."""
-        key = (request.route.trigger.workspace_id, request.target.script_path)
+        known: dict[tuple[str, str, bool], Runnable | FlowRunnable | NotFound],
+    ) -> Runnable | FlowRunnable | NotFound:
+        """The script or flow a request runs, looked up once per batch; NotFound when it is
+        missing."""
+        target = request.target
+        key = (request.route.trigger.workspace_id, target.script_path, target.is_flow)
         if key not in known:
             try:
-                known[key] = await self._shapes.resolve(tx, *key)
+                known[key] = await self._shapes.resolve_target(tx, key[0], key[1], is_flow=key[2])
             except NotFound as exc:
                 known[key] = exc
+            resolved = known[key]
+            if isinstance(resolved, Runnable):
+                self._latest.put(resolved)
+            elif not key[2]:
+                self._latest.forget(key[0], key[1])
         return known[key]
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from windmill_api.client import AuthenticatedClient
 
+from gateway.http_routes.api.audit import ALL_TIME
 from gateway.http_routes.api.tokens import issue_token
 from gateway.runtime import Gateway
 from gateway.settings import Settings
@@ -67,7 +68,11 @@ class Api:
         """The operations of the workspace's audit log, oldest first."""
         rows = await fetch_all(
             self.store,
-            "api_list_audit",
+            "list_audit_entries",
+            username=None,
+            resource=None,
+            action_kind=None,
+            since=ALL_TIME,
             workspace_id=workspace_id,
             operation=None,
             limit=1000,

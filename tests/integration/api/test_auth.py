@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gateway.http_routes.api.audit import ALL_TIME
+from gateway.http_routes.api.tokens import issue_token
 from gateway.store import fetch_all
 from gateway.store.values import utc_now
 from gateway.workspaces import Identity, ensure_workspace
@@ -53,18 +55,10 @@ async def test_missing_and_unknown_tokens_get_401_json(asgi_api: Api) -> None:
 
 async def test_expired_token_is_refused(asgi_api: Api) -> None:
     async with asgi_api.store.transaction() as tx:
-        await tx.execute(
-            "api_insert_token",
-            token="e" * 32,
-            label="old",
-            expiration=utc_now() - timedelta(minutes=1),
-            workspace_id=WS,
-            owner="u/alice",
-            email=OWNER.email,
-            super_admin=False,
-            scopes=None,
+        old = await issue_token(
+            tx, OWNER, WS, label="old", expiration=utc_now() - timedelta(minutes=1)
         )
-    expired = await asgi_api.http("e" * 32)
+    expired = await asgi_api.http(old)
     assert (await expired.get(f"/w/{WS}/users/whoami")).status_code == 401
     past = await (await asgi_api.http()).post(
         "/users/tokens/create", json={"expiration": (utc_now() - timedelta(hours=1)).isoformat()}
@@ -131,7 +125,12 @@ async def test_users_see_their_own_and_shared_paths_only(asgi_api: Api) -> None:
     assert (await bob.get(f"/w/{WS}/variables/get/u/alice/secret")).status_code == 404
     assert [v["path"] for v in (await bob.get(f"/w/{WS}/variables/list")).json()] == ["f/t/shared"]
     overwrite = await bob.post(f"/w/{WS}/variables/update/u/alice/secret", json={"value": "x"})
-    assert overwrite.status_code == 403
+    assert overwrite.status_code == 404  # what bob may not see is absent, for writes too
+    squat = await bob.post(
+        f"/w/{WS}/variables/create",
+        json={"path": "u/alice/new", "value": "x", "is_secret": False, "description": ""},
+    )
+    assert squat.status_code == 403
     mine = await bob.post(
         f"/w/{WS}/variables/create",
         json={"path": "u/bob/note", "value": "x", "is_secret": False, "description": ""},
@@ -153,25 +152,24 @@ async def test_tokens_are_listed_by_prefix_and_revoked(asgi_api: Api) -> None:
     assert revoked.status_code == 200
     assert (await (await asgi_api.http(created.text)).get("/users/whoami")).status_code == 401
     rows = await fetch_all(
-        asgi_api.store, "api_list_audit", workspace_id=WS, operation=None, limit=10, offset=0
+        asgi_api.store,
+        "list_audit_entries",
+        username=None,
+        resource=None,
+        action_kind=None,
+        since=ALL_TIME,
+        workspace_id=WS,
+        operation=None,
+        limit=10,
+        offset=0,
     )
     assert {r["operation"] for r in rows} == {"users.token.create", "users.token.delete"}
 
 
 async def test_workspaces_are_created_and_listed(asgi_api: Api) -> None:
     async with asgi_api.store.transaction() as tx:
-        await tx.execute(
-            "api_insert_token",
-            token="g" * 32,
-            label="global",
-            expiration=None,
-            workspace_id=None,
-            owner="u/alice",
-            email=OWNER.email,
-            super_admin=False,
-            scopes=None,
-        )
-    unbound = await asgi_api.http("g" * 32)
+        unbound_token = await issue_token(tx, OWNER, None, label="global")
+    unbound = await asgi_api.http(unbound_token)
     created = await unbound.post("/workspaces/create", json={"id": "team-b", "name": "Team B"})
     assert created.status_code == 201
     again = await unbound.post("/workspaces/create", json={"id": "team-b", "name": "Team B"})

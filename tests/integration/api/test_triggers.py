@@ -196,7 +196,7 @@ async def post_kafka(api: Api, **changes: Any) -> tuple[int, dict[str, Any]]:
         ({"retry": {"constant": {"attempts": "many"}}}, "retry.constant.attempts"),
         ({"script_path": "f/t/missing"}, "script_path"),
         ({"kafka_resource_path": "f/t/missing"}, "kafka_resource_path"),
-        ({"is_flow": True}, "is_flow"),
+        ({"is_flow": True}, "script_path"),
         ({"error_handler_path": "f/t/missing"}, "error_handler_path"),
         ({"error_handler_path": "flow/f/t/on_error"}, "error_handler_path"),
         ({"filters": [{"key": "a", "path": "b", "value": 1}]}, "filters[0]"),

@@ -205,12 +205,12 @@ async def test_scheduled_in_secs_delays_the_job(served_api: Api, http: httpx.Asy
     assert job["scheduled_for"] > job["created_at"]
 
 
-async def test_flows_are_refused_with_501_saying_so(http: httpx.AsyncClient) -> None:
+async def test_a_missing_flow_is_a_404(http: httpx.AsyncClient) -> None:
     for url in (f"/w/{WS}/jobs/run/f/f/t/flow", f"/w/{WS}/jobs/run_wait_result/f/f/t/flow"):
         refused = await http.post(url, json={})
 
-        assert refused.status_code == 501
-        assert "flows cannot be run" in refused.json()["message"]
+        assert refused.status_code == 404
+        assert "flow not found" in refused.json()["message"]
 
 
 async def test_the_sync_result_is_mapped_and_a_failed_job_is_a_500(

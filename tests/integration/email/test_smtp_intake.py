@@ -246,7 +246,7 @@ async def test_the_same_message_id_twice_makes_one_job_per_address(store: Store)
     assert sorted(job["trigger"] for job in jobs) == sorted([orders.path, orders.path, audit.path])
 
 
-async def test_a_flow_target_is_quarantined_with_the_message(store: Store) -> None:
+async def test_a_missing_flow_target_is_quarantined_with_the_message(store: Store) -> None:
     trigger = await add_email_trigger(store, "flows", script="some_flow", is_flow=True)
 
     async with smtp_server(store) as server:

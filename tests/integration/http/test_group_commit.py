@@ -24,6 +24,8 @@ from ..support import WS, add_scripts
 from .conftest import add_route
 
 INFO = HttpRequestInfo(route="r", path="r", method="post", params={}, query={}, headers={})
+JOB_INSERTS = ("insert_jobs",)
+"""The statements writing job rows: by script path, or pinned to a known script version."""
 
 
 class _RefusingTransaction:
@@ -34,7 +36,8 @@ class _RefusingTransaction:
         self._tx = tx
 
     async def execute(self, query: str, **params: Any) -> int:
-        if query == "insert_jobs" and any("poison" in job["args"] for job in params["jobs"].value):
+        jobs = params["jobs"].value if query in JOB_INSERTS else []
+        if any("poison" in job["args"] for job in jobs):
             raise StoreError("the database refused a job")
         return await self._tx.execute(query, **params)
 
@@ -60,6 +63,7 @@ class GatedStore:
     def __init__(self, store: Store, *, held: bool = True) -> None:
         self._store = store
         self.notifications = store.notifications
+        self.secrets = store.secrets
         self.held = held
         self.gates: asyncio.Queue[asyncio.Event] = asyncio.Queue()
         self.transactions = 0
@@ -155,4 +159,18 @@ async def test_a_missing_script_fails_only_the_requests_for_it(
         await gone
     assert refused.value.status == 404
     assert gated.transactions == 1
+    await jobs.close()
+
+
+async def test_a_request_queued_as_the_committer_stops_starts_the_next_commit(
+    store: Store, routes: dict[str, HttpRoute]
+) -> None:
+    jobs = RouteJobs(GatedStore(store, held=False))
+    await _submit(jobs, routes["echo"], n=1)
+
+    # The answer wakes this test before the finished committer's done callbacks have run: the
+    # next request must still find a free committer slot (a hang guard, not a timing check).
+    second = await asyncio.wait_for(_submit(jobs, routes["echo"], n=2), timeout=30)
+
+    assert (await get_job(store, WS, second.job_id))["args"] == {"n": 2}
     await jobs.close()

@@ -20,6 +20,7 @@ from windmill_api.api.postgres_trigger import (
 from windmill_api.client import AuthenticatedClient
 
 from gateway.http_routes.api import errors, postgres_triggers
+from gateway.http_routes.api.audit import ALL_TIME
 from gateway.http_routes.api.tokens import issue_token
 from gateway.store import Store, fetch_all
 
@@ -99,7 +100,16 @@ async def test_slots_are_created_listed_and_deleted_even_while_streamed(tmp_path
         )
         after = (await http.get(f"{BASE}/slot/list/{RESOURCE_PATH}")).json()
         audited = await fetch_all(
-            api.store, "api_list_audit", workspace_id=WS, operation=None, limit=100, offset=0
+            api.store,
+            "list_audit_entries",
+            username=None,
+            resource=None,
+            action_kind=None,
+            since=ALL_TIME,
+            workspace_id=WS,
+            operation=None,
+            limit=100,
+            offset=0,
         )
 
     assert (created.status_code, created.text) == (200, f"Slot {slot} created")

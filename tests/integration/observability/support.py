@@ -126,6 +126,14 @@ def sample(
     return samples.get((name, frozenset(labels.items())))
 
 
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment of a `gateway` process on the settings' database and master key."""
+    env = {**os.environ, "GATEWAY_DATABASE_URL": settings.database_url}
+    if settings.master_key is not None:
+        env["GATEWAY_MASTER_KEY"] = settings.master_key.get_secret_value()
+    return env
+
+
 async def run_command(settings: Settings, *args: str, exit_code: int = 0) -> str:
     """Run `gateway <args>` in a process of its own on the settings' database; its output, once
     it exited with `exit_code`."""
@@ -134,7 +142,7 @@ async def run_command(settings: Settings, *args: str, exit_code: int = 0) -> str
         "-c",
         "from gateway.cli.main import main; raise SystemExit(main())",
         *args,
-        env={**os.environ, "GATEWAY_DATABASE_URL": settings.database_url},
+        env=command_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -150,7 +158,7 @@ async def watched_lines(settings: Settings, count: int, *args: str) -> list[str]
         "-c",
         "from gateway.cli.main import main; raise SystemExit(main())",
         *args,
-        env={**os.environ, "GATEWAY_DATABASE_URL": settings.database_url},
+        env=command_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )

@@ -30,6 +30,7 @@ NAME = "gw-ready"
 @dataclass
 class ExecutorStandIn:
     state: str = "running"
+    sandbox: str = "jobs run as the unprivileged user nobody (uid 65534)"
 
 
 @dataclass
@@ -90,6 +91,7 @@ async def test_ready_while_every_consumed_lease_is_renewed_in_time(
     assert (code, checks) == (200, {"store": True, "executor": True, "leases": True})
     assert answer["status"] == "ready"
     assert answer["instance"] == NAME
+    assert answer["checks"]["executor"]["detail"] == f"running; {ExecutorStandIn.sandbox}"
 
     await age_leases(instance.store, "websocket", 60)
     code, checks, answer = await readiness(client)

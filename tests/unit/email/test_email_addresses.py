@@ -18,6 +18,7 @@ from gateway.email.addresses import (
 )
 from gateway.listeners.lease import TriggerRef
 from gateway.store import Store
+from gateway.token_text import token_hash
 
 DOMAIN = "gw.example"
 TOKEN = "Tok3nWithMixedCase0123456789abcd"
@@ -53,7 +54,7 @@ class Database:
 
     async def fetch_one(self, query: str, **params: Any) -> dict[str, Any] | None:
         if query == "api_get_token":
-            return self.tokens.get(params["token"])
+            return self.tokens.get(params["token_hash"])
         assert query == "get_email_trigger"
         key = (params["workspace_id"], params["path"])
         return next((t for t in self.triggers if (t["workspace_id"], t["path"]) == key), None)
@@ -236,7 +237,7 @@ def token(workspace: str = "ops", scopes: list[str] | None = None) -> dict[str, 
 async def test_a_default_address_runs_its_script_as_the_tokens_owner(
     db: Database, book: AddressBook
 ) -> None:
-    db.tokens[TOKEN] = token()
+    db.tokens[token_hash(TOKEN)] = token()
     address = default_address("ops", "f/ops/intake", TOKEN, DOMAIN)
 
     addressee = await book.addressee(address.upper())
@@ -285,7 +286,7 @@ async def test_a_default_address_needs_a_token_of_the_workspace_that_may_run_the
     db: Database, book: AddressBook, stored: dict[str, Any] | None
 ) -> None:
     if stored is not None:
-        db.tokens[TOKEN] = stored
+        db.tokens[token_hash(TOKEN)] = stored
     addressee = await book.addressee(default_address("ops", "f/ops/intake", TOKEN, DOMAIN))
     assert addressee is not None
 
@@ -296,7 +297,7 @@ async def test_a_default_address_needs_a_token_of_the_workspace_that_may_run_the
 async def test_broader_run_scopes_also_allow_a_default_address(
     db: Database, book: AddressBook, scopes: list[str] | None
 ) -> None:
-    db.tokens[TOKEN] = {**token(), "scopes": scopes}
+    db.tokens[token_hash(TOKEN)] = {**token(), "scopes": scopes}
     addressee = await book.addressee(default_address("ops", "f/ops/intake", TOKEN, DOMAIN))
     assert addressee is not None
 

@@ -28,6 +28,7 @@ from gateway.listeners.websocket import (
     reply_text,
     to_event,
 )
+from gateway.net_guard import NetGuard
 from gateway.scripts import Script
 from gateway.store import Store
 from gateway.triggers.args import RunnableShape
@@ -63,6 +64,17 @@ class StandInConnection:
     def feed(self, *items: str | bytes | Exception) -> None:
         for item in items:
             self.incoming.put_nowait(item)
+
+
+@pytest.fixture(autouse=True)
+def no_name_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network guard decides as usual, but every name resolves to 192.0.2.1 (no socket)."""
+
+    async def resolve(guard: NetGuard, host: str, port: int) -> str:
+        guard.check_host(host)
+        return "192.0.2.1"
+
+    monkeypatch.setattr(NetGuard, "resolve", resolve)
 
 
 @pytest.fixture

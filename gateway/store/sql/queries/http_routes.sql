@@ -21,10 +21,14 @@ SELECT count(*) AS routes, max(edited_at) AS last_edit,
 FROM http_trigger;
 
 -- name: http_routes_token_user
--- A live token, with its owner's user row in the workspace when that user is enabled there.
+-- A live token (a job's only while its job runs), by the hash of its text, with its owner's user
+-- row in the workspace when that user is enabled there.
 SELECT t.owner, t.email, t.workspace_id AS token_workspace_id, t.super_admin, t.scopes, t.job,
        u.username, u.is_admin
 FROM token t
 LEFT JOIN usr u
   ON u.workspace_id = :workspace_id AND u.username = substr(t.owner, 3) AND NOT u.disabled
-WHERE t.token = :token AND (t.expiration IS NULL OR t.expiration > now());
+WHERE t.token = :token_hash AND (t.expiration IS NULL OR t.expiration > now())
+  AND (t.job IS NULL OR EXISTS (
+      SELECT 1 FROM v2_job_queue q WHERE q.id = t.job AND q.running AND q.canceled_by IS NULL
+  ));

@@ -1,5 +1,7 @@
 -- name: insert_jobs (postgresql)
--- The immutable part of new jobs, from a JSON array of job records.
+-- The immutable part of new jobs, from a JSON array of job records; none at all when one of the
+-- script versions in `pins` (a JSON array of {workspace_id, path, hash}) is no longer the latest
+-- of its path.
 INSERT INTO v2_job (
     id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
@@ -16,10 +18,23 @@ FROM jsonb_to_recordset(CAST(:jobs AS jsonb)) AS r(
     runnable_path text, parent_job uuid, root_job uuid, script_lang text, flow_step integer,
     flow_step_id text, trigger text, trigger_kind text, timeout integer, priority smallint,
     preprocessed boolean, args jsonb, labels text[]
+)
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM jsonb_to_recordset(CAST(:pins AS jsonb)) AS p(workspace_id text, path text, hash bigint)
+    WHERE p.hash IS DISTINCT FROM (
+        SELECT s.hash FROM script s
+        WHERE s.workspace_id = p.workspace_id AND s.path = p.path
+          AND NOT s.archived AND NOT s.deleted
+        ORDER BY s.created_at DESC
+        LIMIT 1
+    )
 );
 
 -- name: insert_jobs (sqlite)
--- The immutable part of new jobs, from a JSON array of job records.
+-- The immutable part of new jobs, from a JSON array of job records; none at all when one of the
+-- script versions in `pins` (a JSON array of {workspace_id, path, hash}) is no longer the latest
+-- of its path.
 INSERT INTO v2_job (
     id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
@@ -37,7 +52,19 @@ SELECT json_extract(value, '$.id'), now(), json_extract(value, '$.raw_code'),
        json_extract(value, '$.timeout'), json_extract(value, '$.priority'),
        json_extract(value, '$.preprocessed'), json_extract(value, '$.args'),
        json_extract(value, '$.labels')
-FROM json_each(:jobs);
+FROM json_each(:jobs)
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM json_each(:pins) AS p
+    WHERE json_extract(p.value, '$.hash') IS NOT (
+        SELECT s.hash FROM script s
+        WHERE s.workspace_id = json_extract(p.value, '$.workspace_id')
+          AND s.path = json_extract(p.value, '$.path')
+          AND NOT s.archived AND NOT s.deleted
+        ORDER BY s.created_at DESC
+        LIMIT 1
+    )
+);
 
 -- name: insert_queue_rows (postgresql)
 -- Put new jobs in the queue, each due `delay_s` seconds from now (running for flow wrappers).
@@ -267,16 +294,18 @@ INSERT INTO alerts (alert_type, message, workspace_id, resource, acknowledged)
 VALUES (:alert_type, :message, :workspace_id, :resource, false);
 
 -- name: insert_job_tokens (postgresql)
--- Tokens scoped to jobs, for the wmill client inside them (a JSON array of token records).
-INSERT INTO token (token, label, expiration, workspace_id, owner, email, job)
-SELECT t.token, 'ephemeral-script', gw_now_plus(t.ttl_s), t.workspace_id, t.owner, t.email, t.job
-FROM jsonb_to_recordset(CAST(:tokens AS jsonb))
-    AS t(token text, ttl_s float8, workspace_id text, owner text, email text, job uuid);
+-- Tokens scoped to jobs, for the wmill client inside them (a JSON array of hashed token records).
+INSERT INTO token (token, token_prefix, label, expiration, workspace_id, owner, email, job)
+SELECT t.token, t.token_prefix, 'ephemeral-script', gw_now_plus(t.ttl_s), t.workspace_id, t.owner,
+       t.email, t.job
+FROM jsonb_to_recordset(CAST(:tokens AS jsonb)) AS t(
+    token text, token_prefix text, ttl_s float8, workspace_id text, owner text, email text, job uuid
+);
 
 -- name: insert_job_tokens (sqlite)
--- Tokens scoped to jobs, for the wmill client inside them (a JSON array of token records).
-INSERT INTO token (token, label, expiration, workspace_id, owner, email, job)
-SELECT json_extract(value, '$.token'), 'ephemeral-script',
+-- Tokens scoped to jobs, for the wmill client inside them (a JSON array of hashed token records).
+INSERT INTO token (token, token_prefix, label, expiration, workspace_id, owner, email, job)
+SELECT json_extract(value, '$.token'), json_extract(value, '$.token_prefix'), 'ephemeral-script',
        gw_now_plus(json_extract(value, '$.ttl_s')), json_extract(value, '$.workspace_id'),
        json_extract(value, '$.owner'), json_extract(value, '$.email'), json_extract(value, '$.job')
 FROM json_each(:tokens);

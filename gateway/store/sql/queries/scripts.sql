@@ -2,7 +2,7 @@
 -- The newest non-archived, non-deleted version of a script path.
 SELECT workspace_id, hash, path, parent_hashes, summary, description, content, created_by,
        created_at, archived, schema, deleted, language, kind, tag, dedicated_worker, timeout,
-       has_preprocessor, priority
+       has_preprocessor, priority, extra_perms
 FROM script
 WHERE workspace_id = :workspace_id AND path = :path AND NOT archived AND NOT deleted
 ORDER BY created_at DESC
@@ -12,18 +12,23 @@ LIMIT 1;
 -- One version of a script.
 SELECT workspace_id, hash, path, parent_hashes, summary, description, content, created_by,
        created_at, archived, schema, deleted, language, kind, tag, dedicated_worker, timeout,
-       has_preprocessor, priority
+       has_preprocessor, priority, extra_perms
 FROM script
 WHERE workspace_id = :workspace_id AND hash = :hash;
 
 -- name: insert_script
--- A new version of a script.
+-- A new version of a script; it keeps the grants (extra_perms) of the path's newest version.
 INSERT INTO script (
     workspace_id, hash, path, parent_hashes, summary, description, content, created_by, schema,
-    language, kind, tag, dedicated_worker, timeout, has_preprocessor, priority
+    language, kind, tag, dedicated_worker, timeout, has_preprocessor, priority, extra_perms
 ) VALUES (
     :workspace_id, :hash, :path, :parent_hashes, :summary, :description, :content, :created_by,
-    :schema, :language, :kind, :tag, :dedicated_worker, :timeout, :has_preprocessor, :priority
+    :schema, :language, :kind, :tag, :dedicated_worker, :timeout, :has_preprocessor, :priority,
+    COALESCE((
+        SELECT s.extra_perms FROM script s
+        WHERE s.workspace_id = CAST(:workspace_id AS varchar) AND s.path = CAST(:path AS varchar)
+        ORDER BY s.created_at DESC LIMIT 1
+    ), '{}')
 );
 
 -- name: archive_script_versions

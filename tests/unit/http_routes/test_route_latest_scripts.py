@@ -1,0 +1,82 @@
+"""`LatestScripts` keeps the last resolved version of each route script path, and `is_plain` says
+which jobs the pinned statement may write."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from gateway.http_routes.routes.pinned_jobs import LatestScripts, is_plain
+from gateway.jobs.model import ErrorHandler, NewJob
+from gateway.jobs.retry import RetryPolicy
+from gateway.scripts import Script
+from gateway.triggers.args import RunnableShape
+from gateway.triggers.runnables import Runnable
+
+
+def _runnable(path: str, version: int, workspace_id: str = "ws") -> Runnable:
+    script = Script(
+        workspace_id=workspace_id,
+        path=path,
+        hash=version,
+        content="def main():\n    pass\n",
+        language="python3",
+        schema={},
+        created_by="alice",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    return Runnable(script, RunnableShape())
+
+
+JOB = NewJob(
+    workspace_id="ws",
+    args={},
+    permissioned_as="u/alice",
+    permissioned_as_email="alice@example.com",
+    created_by="HTTP-f/t/route",
+    runnable_path="f/t/echo",
+)
+
+
+def test_a_newer_resolution_replaces_the_version_kept_for_its_path() -> None:
+    latest = LatestScripts()
+    latest.put(_runnable("f/t/echo", 1))
+    latest.put(_runnable("f/t/echo", 2))
+
+    kept = latest.get("ws", "f/t/echo")
+
+    assert kept is not None and kept.script.hash == 2
+
+
+def test_paths_are_kept_per_workspace_and_can_be_forgotten() -> None:
+    latest = LatestScripts()
+    latest.put(_runnable("f/t/echo", 1, workspace_id="a"))
+    latest.put(_runnable("f/t/echo", 2, workspace_id="b"))
+
+    latest.forget("a", "f/t/echo")
+
+    assert latest.get("a", "f/t/echo") is None
+    kept = latest.get("b", "f/t/echo")
+    assert kept is not None and kept.script.hash == 2
+
+
+def test_the_least_recently_used_path_goes_first_when_full() -> None:
+    latest = LatestScripts(capacity=2)
+    latest.put(_runnable("f/t/old", 1))
+    latest.put(_runnable("f/t/used", 2))
+    latest.get("ws", "f/t/old")
+
+    latest.put(_runnable("f/t/new", 3))
+
+    assert latest.get("ws", "f/t/used") is None
+    assert latest.get("ws", "f/t/old") is not None
+    assert latest.get("ws", "f/t/new") is not None
+
+
+def test_only_jobs_without_key_wrapper_or_flow_are_plain() -> None:
+    assert is_plain(JOB)
+    assert not is_plain(replace(JOB, dedup_key="http:f/t/route:k"))
+    retry = RetryPolicy.parse({"constant": {"attempts": 2, "seconds": 1}})
+    assert not is_plain(replace(JOB, retry=retry))
+    assert not is_plain(replace(JOB, error_handler=ErrorHandler("f/t/handler", {})))
+    assert not is_plain(replace(JOB, flow_value={"modules": []}))
