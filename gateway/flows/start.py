@@ -5,8 +5,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from gateway.errors import InvalidInput
-from gateway.flows.engine import FlowRun, new_status
+from gateway.flows.launch import begin
 from gateway.flows.model import parse_flow
+from gateway.flows.status import FlowRun, new_status
 from gateway.jobs.enqueue import insert_records, job_record
 from gateway.jobs.model import NewJob
 from gateway.store import Json, Transaction
@@ -44,4 +45,4 @@ async def resume_flow(tx: Transaction, job_id: UUID) -> None:
     run = await FlowRun.load(tx, job_id)
     if run is None:
         raise InvalidInput("job", f"flow job {job_id} is not queued")
-    await run.begin(preprocess=run.row["preprocessed"] is False)
+    await begin(run, preprocess=run.row["preprocessed"] is False)
