@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 EXTRAS := all,dev
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 BENCH  ?=
+# Most tests wait on sockets and subprocesses, so the suite runs in more workers than cores.
+TEST_WORKERS ?= 4
 
 export GATEWAY_DATABASE_URL ?= sqlite:///gateway.db
 
@@ -29,7 +31,7 @@ services: $(STAMP)
 	scripts/test-services.sh
 
 test: $(STAMP) services
-	. .run/services.env && $(BIN)/python -m pytest -q
+	. .run/services.env && $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
