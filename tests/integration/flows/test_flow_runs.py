@@ -65,6 +65,13 @@ def py(module_id: str, code: str, **transforms: Any) -> dict[str, Any]:
     }
 
 
+def loop_over(values: list[Any], body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """A flow of one for-loop module, `loop`, over static `values`, running `body` per item."""
+    iterator = {"type": "static", "value": values}
+    value = {"type": "forloopflow", "iterator": iterator, **options, "modules": [body]}
+    return {"modules": [{"id": "loop", "value": value}]}
+
+
 async def run(store: Store, value: Mapping[str, Any], **args: Any) -> dict[str, Any]:
     (job_id,) = await submit(store, flow_run(value, args))
     return await completed(store, job_id, timeout_s=60.0)
@@ -365,19 +372,7 @@ async def test_a_failed_iteration_fails_the_loop_unless_skipped(
     store: Store, executor: Executor, skip: bool
 ) -> None:
     body = "def main(v: int):\n    if v == 2:\n        raise ValueError('two')\n    return v\n"
-    flow = {
-        "modules": [
-            {
-                "id": "loop",
-                "value": {
-                    "type": "forloopflow",
-                    "iterator": {"type": "static", "value": [1, 2, 3]},
-                    "skip_failures": skip,
-                    "modules": [py("body", body, v="flow_input.iter.value")],
-                },
-            }
-        ]
-    }
+    flow = loop_over([1, 2, 3], py("body", body, v="flow_input.iter.value"), skip_failures=skip)
     job = await run(store, flow)
     entry = job["flow_status"]["modules"][0]
     if skip:
@@ -449,19 +444,7 @@ async def test_cancel_reaches_every_iteration_of_a_parallel_loop(
     store: Store, executor: Executor
 ) -> None:
     slow = "import time\ndef main(v: int):\n    print('go', flush=True)\n    time.sleep(60)\n"
-    flow = {
-        "modules": [
-            {
-                "id": "loop",
-                "value": {
-                    "type": "forloopflow",
-                    "iterator": {"type": "static", "value": [1, 2, 3]},
-                    "parallel": True,
-                    "modules": [py("slow", slow, v="flow_input.iter.value")],
-                },
-            }
-        ]
-    }
+    flow = loop_over([1, 2, 3], py("slow", slow, v="flow_input.iter.value"), parallel=True)
     (job_id,) = await submit(store, flow_run(flow))
 
     async def all_running() -> list[str] | None:
@@ -535,19 +518,7 @@ async def test_a_failing_iteration_cancels_its_running_siblings(
         "    if v == 0:\n        time.sleep(1)\n        raise ValueError('first fails')\n"
         "    time.sleep(60)\n"
     )
-    flow = {
-        "modules": [
-            {
-                "id": "loop",
-                "value": {
-                    "type": "forloopflow",
-                    "iterator": {"type": "static", "value": [0, 1, 2]},
-                    "parallel": True,
-                    "modules": [py("body", body, v="flow_input.iter.value")],
-                },
-            }
-        ]
-    }
+    flow = loop_over([0, 1, 2], py("body", body, v="flow_input.iter.value"), parallel=True)
     job = await run(store, flow)
     assert job["success"] is False
     assert "first fails" in job["result"]["error"]["message"]
