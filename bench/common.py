@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
+import logging
 import os
+import sys
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -63,3 +68,25 @@ def report(label: str, value: float, unit: str) -> None:
 def report_json(figures: dict[str, Any]) -> None:
     """Print the figures as the last line, one JSON object for tools."""
     print(json.dumps(figures, sort_keys=True), flush=True)
+
+
+Figures = dict[str, float]
+
+
+def run_and_report(
+    run: Callable[[], Coroutine[Any, Any, Figures]],
+    failures: tuple[type[BaseException], ...],
+) -> int:
+    """Run a benchmark: warnings-only logging, its wall time, the JSON line last; 1 (with the
+    reason on stderr) when it raised one of `failures`."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    try:
+        figures = asyncio.run(run())
+    except failures as exc:
+        print(f"benchmark failed: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    figures["elapsed_s"] = time.perf_counter() - started
+    report("benchmark wall time", figures["elapsed_s"], "s")
+    report_json({key: round(value, 3) for key, value in figures.items()})
+    return 0

@@ -54,7 +54,7 @@ from bench.common import (
     database_name,
     drop_databases,
     report,
-    report_json,
+    run_and_report,
     with_database,
 )
 from gateway.http_routes.routes import route_path_key, routes_changed
@@ -417,16 +417,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
         asyncio.run(serve_kind(argv[1], argv[2] if len(argv) > 2 else None))
         return 0
-    started = time.perf_counter()
-    try:
-        figures = asyncio.run(run())
-    except BenchmarkFailed as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    figures["elapsed_s"] = time.perf_counter() - started
-    report("benchmark wall time", figures["elapsed_s"], "s")
-    report_json({key: round(value, 3) for key, value in figures.items()})
-    return 0
+    return run_and_report(run, (BenchmarkFailed,))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ NATS benchmark, `bench/nats.py`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -67,7 +68,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.common import report, report_json
+from bench.common import report, run_and_report
 from bench.queue import migrated_store, scratch_database, scratch_sqlite, scratch_url
 from gateway.clock import SystemClock
 from gateway.listeners.base import JobSink, ListenerFactory
@@ -363,27 +364,8 @@ def report_ratios(figures: dict[str, float]) -> None:
 
 
 def main_of(run: Callable[[], Coroutine[Any, Any, dict[str, float]]]) -> Callable[[], int]:
-    """The entry point of a broker benchmark: logging, wall time, the JSON line, exit status."""
-
-    def main() -> int:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        started = time.perf_counter()
-        try:
-            figures = asyncio.run(run())
-        except RunFailed as exc:
-            print(f"benchmark run failed: {exc}", file=sys.stderr)
-            return 1
-        except TimeoutError:
-            print(
-                f"benchmark run failed: a pipeline took over {RUN_TIMEOUT_S:.0f}s", file=sys.stderr
-            )
-            return 1
-        figures["elapsed_s"] = time.perf_counter() - started
-        report("benchmark wall time", figures["elapsed_s"], "s")
-        report_json({key: round(value, 3) for key, value in figures.items()})
-        return 0
-
-    return main
+    """The entry point of a broker benchmark, failing on a run that lost messages or timed out."""
+    return functools.partial(run_and_report, run, (RunFailed, TimeoutError))
 
 
 # Kafka ----------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from bench.common import (
     database_name,
     drop_databases,
     report,
-    report_json,
+    run_and_report,
     run_database_url,
 )
 from gateway.executor.worker import Executor
@@ -312,19 +312,9 @@ async def run() -> dict[str, float]:
 
 def main() -> int:
     """Run the benchmark; non-zero when a job failed."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The procrastinate app lives in this script on purpose: its worker runs in this process.
     logging.getLogger("procrastinate.blueprints").setLevel(logging.ERROR)
-    started = time.perf_counter()
-    try:
-        figures = asyncio.run(run())
-    except JobsFailed as exc:
-        print(f"benchmark jobs failed: {exc}", file=sys.stderr)
-        return 1
-    figures["elapsed_s"] = time.perf_counter() - started
-    report("benchmark wall time", figures["elapsed_s"], "s")
-    report_json({key: round(value, 3) for key, value in figures.items()})
-    return 0
+    return run_and_report(run, (JobsFailed,))
 
 
 if __name__ == "__main__":

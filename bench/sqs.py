@@ -19,7 +19,6 @@ is one JSON object with the figures and `pg_vs_raw`, the gateway's rate over the
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import statistics
 import sys
@@ -38,7 +37,7 @@ from bench.common import (
     database_name,
     drop_databases,
     report,
-    report_json,
+    run_and_report,
     run_database_url,
 )
 from gateway.clock import SystemClock
@@ -303,17 +302,7 @@ async def run() -> dict[str, float]:
 
 def main() -> int:
     """Run the benchmark; non-zero when a run did not take every message."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    started = time.perf_counter()
-    try:
-        figures = asyncio.run(run())
-    except RunFailed as exc:
-        print(f"benchmark run failed: {exc}", file=sys.stderr)
-        return 1
-    figures["elapsed_s"] = time.perf_counter() - started
-    report("benchmark wall time", figures["elapsed_s"], "s")
-    report_json({key: round(value, 3) for key, value in figures.items()})
-    return 0
+    return run_and_report(run, (RunFailed,))
 
 
 if __name__ == "__main__":
