@@ -10,6 +10,7 @@ anything behind for the next. Each expression sees only the names of its scope (
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import re
@@ -127,6 +128,6 @@ def configure(*, timeout_s: float) -> None:
     engine.timeout_s = timeout_s
 
 
-def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
-    """Evaluate `expr` with the process's engine."""
-    return engine.evaluate(expr, scope)
+async def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
+    """Evaluate `expr` with the process's engine, in a thread: the event loop never waits on V8."""
+    return await asyncio.to_thread(engine.evaluate, expr, scope)

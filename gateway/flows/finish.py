@@ -64,7 +64,7 @@ async def start_failure_module(run: FlowRun, error: Any) -> bool:
             args = {
                 "error": detail,
                 "flow_input": run.flow_input,
-                **args_of(module, scope),
+                **(await args_of(module, scope)),
             }
         except StepError as problem:
             entry.update(type="Failure", result=failure(str(problem)))

@@ -42,7 +42,7 @@ async def begin(run: FlowRun, preprocess: bool) -> None:
     if preprocess and module is not None:
         try:
             # The preprocessor takes the trigger's arguments as they came.
-            args = {**run.flow_input, **args_of(module, run.scope())}
+            args = {**run.flow_input, **(await args_of(module, run.scope()))}
             job_id = await queue_job(
                 run, module, args, step_id=PREPROCESSOR_STEP, step=-1, delay_s=0.0
             )
@@ -98,7 +98,7 @@ async def _start_subflow(
         found = await latest_flow_version(run.tx, run.row["workspace_id"], module.path)
     except NotFound as error:
         raise StepError(f"{module.id}: {error}") from error
-    args = args_of(module, scope)
+    args = await args_of(module, scope)
     started = await _start_node(
         run, index, module.id, (), args, value=found.value, path=module.path, version=found.version
     )
@@ -113,7 +113,7 @@ async def _start_branchone(
     for number, branch in enumerate(module.branches):
         assert branch.expr is not None
         try:
-            if expressions.evaluate(branch.expr, scope):
+            if await expressions.evaluate(branch.expr, scope):
                 chosen = number
                 break
         except ExpressionError as error:
@@ -156,7 +156,7 @@ async def _start_container(
     if module.type == "forloopflow":
         assert module.iterator is not None
         try:
-            items = value_of(module.iterator, scope)
+            items = await value_of(module.iterator, scope)
         except ExpressionError as error:
             raise StepError(
                 expression_message(f"{module.id}.iterator", module.iterator.expr or "", error)

@@ -86,7 +86,7 @@ async def module_succeeded(run: FlowRun, index: int, result: Any) -> Ended | Non
     scope = {**run.scope(), "result": result, "previous_result": result}
     if module.stop_after_if is not None:
         try:
-            stop = expressions.evaluate(module.stop_after_if.expr, scope)
+            stop = await expressions.evaluate(module.stop_after_if.expr, scope)
         except ExpressionError as error:
             return await module_failed(
                 run, index, expression_failure(module.id, module.stop_after_if.expr, error)
@@ -98,7 +98,7 @@ async def module_succeeded(run: FlowRun, index: int, result: Any) -> Ended | Non
     delay = 0.0
     if module.sleep is not None:
         try:
-            delay = seconds(value_of(module.sleep, scope), module.id)
+            delay = seconds(await value_of(module.sleep, scope), module.id)
         except ExpressionError as error:
             message = expression_message(f"{module.id}.sleep", module.sleep.expr or "", error)
             return await module_failed(run, index, error_result("ExpressionError", message))

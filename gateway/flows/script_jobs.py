@@ -26,7 +26,10 @@ async def start_job(
 ) -> UUID:
     """Queue the job of a script module, its arguments from its input transforms."""
     # The script a single-step flow wraps takes the wrapper's arguments.
-    args = dict(run.flow_input) if run.row["kind"] == "singlestepflow" else args_of(module, scope)
+    if run.row["kind"] == "singlestepflow":
+        args = dict(run.flow_input)
+    else:
+        args = await args_of(module, scope)
     return await queue_job(run, module, args, step_id=step_id, step=index, delay_s=delay_s)
 
 

@@ -14,7 +14,7 @@ from gateway.flows.model import FlowModule, Transform
 from gateway.flows.status import StepError
 
 
-def args_of(module: FlowModule, scope: dict[str, Any]) -> dict[str, Any]:
+async def args_of(module: FlowModule, scope: dict[str, Any]) -> dict[str, Any]:
     """The module's arguments: its input transforms evaluated, then its extra args."""
     params = {
         name: transform.static
@@ -27,7 +27,7 @@ def args_of(module: FlowModule, scope: dict[str, Any]) -> dict[str, Any]:
             args[name] = transform.static
             continue
         try:
-            args[name] = expressions.evaluate(transform.expr, {**scope, "params": params})
+            args[name] = await expressions.evaluate(transform.expr, {**scope, "params": params})
         except ExpressionError as error:
             raise StepError(
                 expression_message(f"{module.id}.input_transforms.{name}", transform.expr, error)
@@ -36,11 +36,11 @@ def args_of(module: FlowModule, scope: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def value_of(transform: Transform, scope: Mapping[str, Any]) -> Any:
+async def value_of(transform: Transform, scope: Mapping[str, Any]) -> Any:
     """The transform's static value, or its expression evaluated in `scope`."""
     if transform.expr is None:
         return transform.static
-    return expressions.evaluate(transform.expr, scope)
+    return await expressions.evaluate(transform.expr, scope)
 
 
 def seconds(value: Any, module_id: str) -> float:
