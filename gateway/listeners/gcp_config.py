@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from gateway.errors import InvalidInput
+from gateway.listeners.config_parsing import parse_config
 
 PUSH_PREFIX: Final = "/api/gcp/w"
 # Pub/Sub's rule for topic and subscription ids.
@@ -146,30 +146,15 @@ def push_path(workspace_id: str, trigger_path: str) -> str:
 
 def validate_trigger(row: Mapping[str, Any]) -> GcpTriggerConfig:
     """The trigger's Pub/Sub config; `InvalidInput` naming the first field that is wrong."""
-    return _parse(GcpTriggerConfig, dict(row), "")
+    return parse_config(GcpTriggerConfig, dict(row), "")
 
 
 def parse_resource(value: Any) -> GcpResource:
     """A `gcloud` resource value; `InvalidInput` naming the first field that is wrong."""
-    return _parse(GcpResource, value, "resource")
+    return parse_config(GcpResource, value, "resource")
 
 
 def _full_name(value: str, collection: str, project_id: str) -> str:
     if _FULL_NAME.match(value):
         return value
     return f"projects/{project_id}/{collection}/{value}"
-
-
-_Config = TypeVar("_Config", bound=BaseModel)
-
-
-def _parse(model: type[_Config], value: Any, prefix: str) -> _Config:
-    try:
-        return model.model_validate(value)
-    except InvalidInput as exc:
-        raise InvalidInput(".".join(filter(None, (prefix, exc.field))), exc.reason) from None
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        location = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
-        reason = problem["msg"].removeprefix("Value error, ")
-        raise InvalidInput(location or "body", reason) from None

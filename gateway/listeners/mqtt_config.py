@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,11 +21,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
-from gateway.errors import InvalidInput
+from gateway.listeners.config_parsing import parse_config
 from gateway.listeners.lease import TriggerRef
 
 DEFAULT_SESSION_EXPIRY_S: Final = 86_400
@@ -115,7 +114,7 @@ class MqttTriggerConfig(_Model):
 
 def validate_trigger(row: Mapping[str, Any]) -> MqttTriggerConfig:
     """The trigger's configuration; InvalidInput naming the field when it is unusable."""
-    return _parse(MqttTriggerConfig, row, "")
+    return parse_config(MqttTriggerConfig, row, "")
 
 
 class MqttCredentials(_Model):
@@ -157,19 +156,4 @@ class MqttResource(_Model):
 
 def parse_resource(value: Any) -> MqttResource:
     """An `mqtt` resource value; InvalidInput naming the field when it is unusable."""
-    return _parse(MqttResource, value, "resource")
-
-
-_Config = TypeVar("_Config", bound=BaseModel)
-
-
-def _parse(model: type[_Config], value: Any, prefix: str) -> _Config:
-    try:
-        return model.model_validate(value)
-    except InvalidInput as exc:
-        raise InvalidInput(".".join(filter(None, (prefix, exc.field))), exc.reason) from None
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        location = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
-        reason = problem["msg"].removeprefix("Value error, ")
-        raise InvalidInput(location or "body", reason) from None
+    return parse_config(MqttResource, value, "resource")

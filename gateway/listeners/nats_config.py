@@ -6,19 +6,19 @@ Kept apart from the listener so that trigger writes can be validated without the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from gateway.errors import InvalidInput
+from gateway.listeners.config_parsing import parse_config
 
 _SCHEMES: Final = ("nats://", "tls://", "ws://", "wss://")
 _NAME_FORBIDDEN: Final = frozenset(" \t\r\n.*>/\\")
@@ -87,7 +87,7 @@ class NatsTriggerConfig(_Model):
 
 def validate_trigger(row: Mapping[str, Any]) -> NatsTriggerConfig:
     """The trigger's configuration; InvalidInput naming the field when it is unusable."""
-    return _parse(NatsTriggerConfig, row, "")
+    return parse_config(NatsTriggerConfig, row, "")
 
 
 class NoAuth(_Model):
@@ -211,19 +211,4 @@ def _creds_text(jwt: str, seed: str) -> str:
 
 def parse_resource(value: Any) -> NatsResource:
     """A `nats` resource value; InvalidInput naming the field when it is unusable."""
-    return _parse(NatsResource, value, "resource")
-
-
-_Config = TypeVar("_Config", bound=BaseModel)
-
-
-def _parse(model: type[_Config], value: Any, prefix: str) -> _Config:
-    try:
-        return model.model_validate(value)
-    except InvalidInput as exc:
-        raise InvalidInput(".".join(filter(None, (prefix, exc.field))), exc.reason) from None
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        location = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
-        reason = problem["msg"].removeprefix("Value error, ")
-        raise InvalidInput(location or "body", reason) from None
+    return parse_config(NatsResource, value, "resource")

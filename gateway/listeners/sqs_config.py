@@ -23,12 +23,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import InvalidInput
+from gateway.listeners.config_parsing import parse_config
 
 ALL_ATTRIBUTES: Final = "All"
 DEFAULT_REGION: Final = "us-east-1"
@@ -244,26 +245,11 @@ def credentials_from_sts(response: Mapping[str, Any]) -> AwsCredentials:
 
 def validate_trigger(row: Mapping[str, Any]) -> SqsTriggerConfig:
     """The trigger's SQS config; `InvalidInput` naming the first field that is wrong."""
-    return _parse(SqsTriggerConfig, dict(row), "")
+    return parse_config(SqsTriggerConfig, dict(row), "")
 
 
 def parse_resource(value: Any, auth_type: str) -> AwsResource:
     """The AWS resource of a trigger with `aws_auth_resource_type` `auth_type`."""
     if auth_type == "oidc":
-        return _parse(AwsOidcResource, value, "resource")
-    return _parse(AwsCredentialsResource, value, "resource")
-
-
-_Config = TypeVar("_Config", bound=BaseModel)
-
-
-def _parse(model: type[_Config], value: Any, prefix: str) -> _Config:
-    try:
-        return model.model_validate(value)
-    except InvalidInput as exc:
-        raise InvalidInput(".".join(filter(None, (prefix, exc.field))), exc.reason) from None
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        location = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
-        reason = problem["msg"].removeprefix("Value error, ")
-        raise InvalidInput(location or "body", reason) from None
+        return parse_config(AwsOidcResource, value, "resource")
+    return parse_config(AwsCredentialsResource, value, "resource")
