@@ -16,7 +16,7 @@ from gateway.http_routes.routes.errors import RequestRefused
 from gateway.http_routes.routes.responses import refusal
 
 REASON: Final = "the URL holds a NUL character (%00), which no path or parameter may hold"
-_USER_ROUTES: Final = "/api/r/"
+USER_ROUTES: Final = "/api/r/"
 
 
 class NulInUrlGuard:
@@ -27,19 +27,20 @@ class NulInUrlGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 400 for a URL with a NUL, else pass the request on unchanged."""
-        if scope["type"] == "http" and _holds_nul(scope):
-            path: str = scope["path"]
-            response = (
-                refusal(RequestRefused(400, REASON))
-                if path.startswith(_USER_ROUTES)
-                else error_response(400, REASON, field="url")
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        if not (scope["type"] == "http" and await refuse_nul(scope, receive, send)):
+            await self.app(scope, receive, send)
 
 
-def _holds_nul(scope: Scope) -> bool:
+async def refuse_nul(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer 400 when the request's URL holds a NUL; whether it did."""
     # The server has decoded the path; the query string is still percent-encoded.
-    query: bytes = scope.get("query_string", b"")
-    return "\x00" in scope["path"] or b"%00" in query
+    path: str = scope["path"]
+    if "\x00" not in path and b"%00" not in scope.get("query_string", b""):
+        return False
+    response = (
+        refusal(RequestRefused(400, REASON))
+        if path.startswith(USER_ROUTES)
+        else error_response(400, REASON, field="url")
+    )
+    await response(scope, receive, send)
+    return True

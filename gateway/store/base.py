@@ -59,6 +59,15 @@ class Store(Protocol):
         """Open a transaction; it commits when the block exits normally."""
         ...
 
+    async def write(self, query: str, **params: Any) -> list[Row]:
+        """Run a named write as a transaction of its own; the rows it returns.
+
+        On PostgreSQL the query is one statement, sent in one round trip (no BEGIN and COMMIT
+        exchanges); on SQLite its statements run in order and the last one's rows are returned.
+        Either way `pg_notify(channel, payload)` in the query publishes once it committed.
+        """
+        ...
+
     async def close(self) -> None:
         """Close every connection; idempotent."""
         ...

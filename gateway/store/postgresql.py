@@ -15,9 +15,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from gateway.errors import DatabaseUnavailable, StoreError
+from gateway.errors import DatabaseUnavailable
 from gateway.store.notify import CHANNELS, Broadcaster
-from gateway.store.queries import load_queries
+from gateway.store.queries import load_queries, named_sql
 from gateway.store.values import Json, Row
 
 if TYPE_CHECKING:
@@ -54,10 +54,7 @@ class PostgresTransaction:
         self.pending: list[tuple[str, str]] = []
 
     def _sql(self, query: str) -> str:
-        try:
-            return self._queries[query]
-        except KeyError:
-            raise StoreError(f"no query named {query!r}") from None
+        return named_sql(self._queries, query)
 
     async def execute(self, query: str, **params: Any) -> int:
         cursor = await self._conn.execute(self._sql(query), params)
@@ -111,7 +108,8 @@ class PostgresStore:
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # Transactions begin explicitly (`transaction`); a lone statement commits itself.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             configure=_configure,
             open=False,
             name="gateway",
@@ -136,6 +134,11 @@ class PostgresStore:
                     "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
                     (list(channels), list(payloads)),
                 )
+
+    async def write(self, query: str, **params: Any) -> list[Row]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(named_sql(self._queries, query), params)
+            return await cursor.fetchall() if cursor.description else []
 
     async def _listen(self) -> None:
         """Forward NOTIFYs to the broadcaster, reconnecting with a capped backoff."""

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
+from gateway.errors import StoreError
 from gateway.store.trigger_tables import trigger_queries
 
 DIALECTS = ("sqlite", "postgresql")
@@ -76,3 +77,11 @@ def load_queries(dialect: str) -> Mapping[str, str]:
             raise ValueError(f"generated query {name} clashes with a query file")
         merged[name] = sql
     return merged
+
+
+def named_sql(queries: Mapping[str, str], name: str) -> str:
+    """The SQL of the query called `name` in `queries`; StoreError when there is none."""
+    try:
+        return queries[name]
+    except KeyError:
+        raise StoreError(f"no query named {name!r}") from None

@@ -18,7 +18,7 @@ import aiosqlite
 from gateway.errors import ConfigError, DatabaseUnavailable, StoreError
 from gateway.store.file_mode import make_database_private
 from gateway.store.notify import Broadcaster
-from gateway.store.queries import load_queries
+from gateway.store.queries import load_queries, named_sql
 from gateway.store.values import Json, Row, utc_now
 
 if TYPE_CHECKING:
@@ -75,6 +75,23 @@ def sqlite_path(url: str) -> str:
     return rest[1:] or ":memory:"
 
 
+def split_statements(sql: str) -> list[str]:
+    """The statements of a script, in order (a statement ends with a line ending in `;`, or
+    with the script)."""
+    statements: list[str] = []
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            statements.append(statement)
+            statement = ""
+    if any(part.strip() and not part.strip().startswith("--") for part in statement.splitlines()):
+        if not sqlite3.complete_statement(statement + ";"):
+            raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
+        statements.append(statement)
+    return statements
+
+
 class SqliteTransaction:
     """Named queries on the single SQLite connection, inside BEGIN IMMEDIATE ... COMMIT."""
 
@@ -84,10 +101,7 @@ class SqliteTransaction:
         self.pending_notifications: list[tuple[str, str]] = []
 
     def _sql(self, query: str) -> str:
-        try:
-            return self._queries[query]
-        except KeyError:
-            raise StoreError(f"no query named {query!r}") from None
+        return named_sql(self._queries, query)
 
     async def execute(self, query: str, **params: Any) -> int:
         cursor = await self._conn.execute(self._sql(query), params)
@@ -114,16 +128,8 @@ class SqliteTransaction:
 
     async def run_script(self, sql: str) -> None:
         # executescript() would commit the open transaction: run statement by statement.
-        statement = ""
-        for line in sql.splitlines(keepends=True):
-            statement += line
-            if sqlite3.complete_statement(statement):
-                await self._conn.execute(statement)
-                statement = ""
-        if statement.strip() and not all(
-            part.strip().startswith("--") or not part.strip() for part in statement.splitlines()
-        ):
-            raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
+        for statement in split_statements(sql):
+            await self._conn.execute(statement)
 
     async def copy_rows(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
         # The rows are built here, not in aiosqlite's thread, which would hold the GIL for them.
@@ -139,9 +145,12 @@ class SqliteStore:
         self._conn = conn
         self._lock = asyncio.Lock()
         self._queries = dict(load_queries(self.dialect))
+        self._statements: dict[str, list[str]] = {}
         self.notifications = Broadcaster()
         self.secrets: SecretKeeper | None = None
         self._closed = False
+        # What `pg_notify()` in the open transaction's statements asked to publish.
+        self._noted: list[tuple[str, str]] = []
 
     @classmethod
     async def open(cls, url: str) -> SqliteStore:
@@ -176,7 +185,13 @@ class SqliteStore:
                 await conn.create_function(name, arity, function)
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open {url}: {exc}") from None
-        return cls(conn)
+        store = cls(conn)
+        await conn.create_function("pg_notify", 2, store._note)
+        return store
+
+    def _note(self, channel: str, payload: str) -> None:
+        # Called in aiosqlite's thread while the event loop awaits the statement.
+        self._noted.append((channel, payload))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
@@ -190,11 +205,27 @@ class SqliteStore:
                 # Also after a cancellation: the statement may still run in aiosqlite's thread,
                 # and the connection must never stay inside a transaction.
                 await asyncio.shield(self._rollback())
+                self._noted.clear()
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"SQLite transaction failed: {exc}") from exc
                 raise
-        for channel, payload in tx.pending_notifications:
+            committed = [*tx.pending_notifications, *self._noted]
+            self._noted.clear()
+        for channel, payload in committed:
             self.notifications.publish(channel, payload)
+
+    async def write(self, query: str, **params: Any) -> list[Row]:
+        statements = self._statements.get(query)
+        if statements is None:
+            statements = self._statements[query] = split_statements(named_sql(self._queries, query))
+        *leading, last = statements
+        async with self.transaction():
+            for statement in leading:
+                await (await self._conn.execute(statement, params)).close()
+            cursor = await self._conn.execute(last, params)
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return [dict(row) for row in rows]
 
     async def _rollback(self) -> None:
         # No transaction may be open any more (it never began, or it committed).

@@ -2,13 +2,14 @@
 
 A route's script is resolved (its latest version, read from the database) once, then kept per
 (workspace, path) in `LatestScripts`. A batch of plain script jobs (no retry policy, no error
-handler, no idempotency key) is written by `insert_pinned`: the statement inserting the job rows
-checks, inside the transaction, that every pinned version is still the latest of its path, and
-inserts none when one is not (a new deployment, an archived or deleted script); the queue rows
-follow only when the jobs were written. The caller then resolves again, so a job runs the
-version that was the latest when it was committed, exactly as when the script is read for every
-batch. This saves the two script reads a batch made (the latest version, then that version by
-its hash in `enqueue`).
+handler, no idempotency key) is written by `insert_pinned` as one statement committed alone
+(`Store.write`, a single round trip on PostgreSQL): it checks that every pinned version is still
+the latest of its path and writes nothing when one is not (a new deployment, an archived or
+deleted script); else it writes the job rows, their queue rows and the executors' wake-up. The
+caller then resolves again, so a job runs the version that was the latest when it was committed,
+exactly as when the script is read for every batch. This saves the two script reads a batch made
+(the latest version, then that version by its hash in `enqueue`) and the transaction's BEGIN and
+COMMIT exchanges.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from gateway.jobs.enqueue import job_record, new_job_id
 from gateway.jobs.model import Enqueued, NewJob
-from gateway.store import Json, Transaction
+from gateway.store import Json, Store
 from gateway.store.notify import JOBS_QUEUED
 from gateway.triggers.runnables import Runnable
 
@@ -62,10 +63,11 @@ def is_plain(job: NewJob) -> bool:
 
 
 async def insert_pinned(
-    tx: Transaction, jobs: Sequence[NewJob], runnables: Sequence[Runnable]
+    store: Store, jobs: Sequence[NewJob], runnables: Sequence[Runnable]
 ) -> list[Enqueued] | None:
-    """Enqueue plain `jobs`, each running its runnable's script version; None, with nothing
-    written, when one of those versions is no longer the latest of its path."""
+    """Enqueue plain `jobs`, each running its runnable's script version, as a transaction of
+    their own; None, with nothing written, when one of those versions is no longer the latest
+    of its path."""
     ids = [new_job_id() for _ in jobs]
     records = [
         job_record(job_id, job, runnable.script)
@@ -79,10 +81,12 @@ async def insert_pinned(
         }
         for r in runnables
     }
-    payload = Json(records)
-    written = await tx.execute("insert_jobs", jobs=payload, pins=Json(list(pins.values())))
-    if written != len(records):
+    (outcome,) = await store.write(
+        "enqueue_pinned_jobs",
+        jobs=Json(records),
+        pins=Json(list(pins.values())),
+        channel=JOBS_QUEUED,
+    )
+    if outcome["written"] != len(records):
         return None
-    await tx.execute("insert_queue_rows", jobs=payload)
-    tx.notify(JOBS_QUEUED)
     return [Enqueued(job_id, created=True) for job_id in ids]

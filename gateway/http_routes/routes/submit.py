@@ -7,9 +7,11 @@ trigger's retry policy and error handler, or the trigger's flow (latest version,
 job's dedup key, so a retried request gets the first job.
 
 Group commit: a request's job joins the batch of the next transaction, and the request is
-answered once that transaction committed. Two transactions run at once (one on SQLite, whose
-writes are serial anyway); the requests that arrive while they run form the next batches, so a
-busy instance commits many jobs per transaction while a quiet one commits each at once. A batch
+answered once that transaction committed. One transaction runs at a time; the requests that
+arrive while it runs form the next batch, so a busy instance commits many jobs per transaction
+while a quiet one commits each at once. (A second transaction in flight would hide a round trip,
+but halve the batches: every batch costs the same few statements and wake-ups whatever its size,
+and on a busy instance that CPU is what limits the rate.) A batch
 whose transaction fails is retried job by job, so that one request's bad job (args the database
 refuses) fails that request alone.
 
@@ -48,10 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY: Final = 255
 MAX_BATCH: Final = 256
 """The most jobs one transaction commits."""
-CONCURRENT_COMMITS: Final = 2
-"""Transactions of route jobs in flight at once on a store that writes in parallel: two hide
-one transaction's round trips behind the other's, while keeping batches large (each batch
-costs the same few statements, whatever its size)."""
 
 
 def default_creator(route: HttpRoute) -> str:
@@ -116,9 +114,8 @@ class RouteJobs:
         self._shapes = shapes if shapes is not None else RunnableShapes()
         self._latest = LatestScripts()
         self._max_batch = max_batch
-        self._max_committers = 1 if store.dialect == "sqlite" else CONCURRENT_COMMITS
         self._waiting: list[_Request] = []
-        self._committers: set[asyncio.Task[None]] = set()
+        self._committer: asyncio.Task[None] | None = None
 
     async def submit(
         self,
@@ -137,15 +134,14 @@ class RouteJobs:
         key = dedup_key(route.trigger, idempotency_key)
         answer: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(route, target, body, info, created_by, key, answer))
-        if len(self._committers) < self._max_committers:
-            committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
-            self._committers.add(committer)
-            committer.add_done_callback(self._committers.discard)
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
         return await answer
 
     async def close(self) -> None:
         """Wait for the jobs being committed."""
-        await asyncio.gather(*self._committers, return_exceptions=True)
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
 
     async def _commit_waiting(self) -> None:
         """Commit batches of the waiting requests until none is left."""
@@ -162,10 +158,9 @@ class RouteJobs:
                     self._waiting.clear()
                     raise
         finally:
-            # Counted out now, not by the done callback that runs later: a request queued in
-            # between would otherwise find every committer slot taken and wait forever.
-            if (this := asyncio.current_task()) is not None:
-                self._committers.discard(this)
+            # Gone now, not by a done callback that runs later: a request queued in between
+            # would otherwise find a committer that is no more and wait forever.
+            self._committer = None
 
     async def _commit_batch(self, batch: list[_Request]) -> None:
         """Commit `batch` in one transaction, or, when that fails, each of its jobs alone."""
@@ -189,10 +184,10 @@ class RouteJobs:
 
     async def _commit(self, batch: list[_Request]) -> list[Enqueued | RequestRefused]:
         """One transaction for the jobs of `batch`; each request's outcome, in order."""
+        pinned = await self._commit_pinned(batch)
+        if pinned is not None:
+            return list(pinned)
         async with self._store.transaction() as tx:
-            pinned = await self._commit_pinned(tx, batch)
-            if pinned is not None:
-                return list(pinned)
             runnables: dict[tuple[str, str, bool], Runnable | FlowRunnable | NotFound] = {}
             refused: dict[int, RequestRefused] = {}
             jobs: list[NewJob] = []
@@ -206,7 +201,7 @@ class RouteJobs:
             queued = iter(await enqueue(tx, jobs, scripts))
         return [refused.get(index) or next(queued) for index in range(len(batch))]
 
-    async def _commit_pinned(self, tx: Transaction, batch: list[_Request]) -> list[Enqueued] | None:
+    async def _commit_pinned(self, batch: list[_Request]) -> list[Enqueued] | None:
         """The batch written without reading its scripts, when its jobs are plain and their
         scripts known (`pinned_jobs.py`); None, with nothing written, when they are not or a
         script changed since."""
@@ -222,7 +217,7 @@ class RouteJobs:
         jobs = [request.job(runnable) for request, runnable in zip(batch, runnables, strict=True)]
         if not all(is_plain(job) for job in jobs):
             return None
-        return await insert_pinned(tx, jobs, runnables)
+        return await insert_pinned(self._store, jobs, runnables)
 
     async def _runnable(
         self,

@@ -24,21 +24,26 @@ from ..support import WS, add_scripts
 from .conftest import add_route
 
 INFO = HttpRequestInfo(route="r", path="r", method="post", params={}, query={}, headers={})
-JOB_INSERTS = ("insert_jobs",)
+JOB_INSERTS = ("insert_jobs", "enqueue_pinned_jobs")
 """The statements writing job rows: by script path, or pinned to a known script version."""
 
 
+def refuse_poison(query: str, params: dict[str, Any]) -> None:
+    """Fail a job insert when a job's args hold `poison`, as a database refuses a value it
+    cannot store."""
+    jobs = params["jobs"].value if query in JOB_INSERTS else []
+    if any("poison" in job["args"] for job in jobs):
+        raise StoreError("the database refused a job")
+
+
 class _RefusingTransaction:
-    """A transaction whose job insert fails when a job's args hold `poison`, as a database
-    refuses a value it cannot store."""
+    """A transaction refusing poisoned jobs."""
 
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
     async def execute(self, query: str, **params: Any) -> int:
-        jobs = params["jobs"].value if query in JOB_INSERTS else []
-        if any("poison" in job["args"] for job in jobs):
-            raise StoreError("the database refused a job")
+        refuse_poison(query, params)
         return await self._tx.execute(query, **params)
 
     async def fetch_one(self, query: str, **params: Any) -> Row | None:
@@ -68,15 +73,23 @@ class GatedStore:
         self.gates: asyncio.Queue[asyncio.Event] = asyncio.Queue()
         self.transactions = 0
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def _pass_gate(self) -> None:
         self.transactions += 1
         gate = asyncio.Event()
         await self.gates.put(gate)
         if self.held:
             await gate.wait()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        await self._pass_gate()
         async with self._store.transaction() as tx:
             yield _RefusingTransaction(tx)
+
+    async def write(self, query: str, **params: Any) -> list[Row]:
+        await self._pass_gate()
+        refuse_poison(query, params)
+        return await self._store.write(query, **params)
 
     async def close(self) -> None:
         """The real store stays open: the fixture closes it."""

@@ -42,6 +42,10 @@ class CountingStore:
         async with self._store.transaction() as tx:
             yield _CountingTransaction(tx, self.queries)
 
+    async def write(self, query: str, **params: Any) -> list[Row]:
+        self.queries.append(query)
+        return await self._store.write(query, **params)
+
     async def close(self) -> None:
         """The real store stays open: the fixture closes it."""
 
@@ -97,7 +101,7 @@ async def test_a_known_script_is_not_read_again(store: Store, echo: HttpRoute) -
     counting.queries.clear()
     await _script_hash_of_job(jobs, store, echo)
 
-    assert counting.queries == ["insert_jobs", "insert_queue_rows"]
+    assert counting.queries == ["enqueue_pinned_jobs"]
     await jobs.close()
 
 
