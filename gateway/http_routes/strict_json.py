@@ -17,21 +17,17 @@ from gateway.store.storable import holds_unstorable_text
 
 # Only these escapes decode to what cannot be stored: the decoded value is walked only then.
 _UNSTORABLE_ESCAPE: Final = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-_UNSTORABLE_ESCAPE_BYTES: Final = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 def loads(text: str | bytes) -> Any:
     """The value of the JSON `text`; ValueError when it is not JSON a job could receive."""
+    if isinstance(text, bytes):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    escaped = (
-        _UNSTORABLE_ESCAPE_BYTES.search(text)
-        if isinstance(text, bytes)
-        else _UNSTORABLE_ESCAPE.search(text)
-    )
-    if escaped and holds_unstorable_text(value):
+    if _UNSTORABLE_ESCAPE.search(text) and holds_unstorable_text(value):
         raise ValueError("a string holds \\u0000 or an unpaired surrogate, which cannot be stored")
     return value
 
@@ -45,3 +41,7 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{text} is beyond the range of a JSON number")
     return number
+
+
+# One decoder for every call: `json.loads` with hooks would build a new one each time.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)

@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from gateway.errors import DatabaseUnavailable
 from gateway.store.notify import CHANNELS, Broadcaster
 from gateway.store.queries import load_queries, named_sql
-from gateway.store.values import Json, Row
+from gateway.store.values import Json, Row, json_bytes
 
 if TYPE_CHECKING:
     from gateway.secrets.keeper import SecretKeeper
@@ -33,7 +33,13 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-class _JsonDumper(JsonbDumper):
+class _DictDumper(JsonbDumper):
+    """Store dicts as jsonb."""
+
+    _dumps = json_bytes
+
+
+class _JsonDumper(_DictDumper):
     """Store the project's `Json` wrapper as jsonb."""
 
     def dump(self, obj: Any) -> Any:
@@ -41,7 +47,7 @@ class _JsonDumper(JsonbDumper):
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    conn.adapters.register_dumper(dict, JsonbDumper)
+    conn.adapters.register_dumper(dict, _DictDumper)
     conn.adapters.register_dumper(Json, _JsonDumper)
 
 

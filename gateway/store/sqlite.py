@@ -7,7 +7,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from gateway.errors import ConfigError, DatabaseUnavailable, StoreError
 from gateway.store.file_mode import make_database_private
 from gateway.store.notify import Broadcaster
 from gateway.store.queries import load_queries, named_sql
-from gateway.store.values import Json, Row, utc_now
+from gateway.store.values import Json, Row, json_bytes, utc_now
 
 if TYPE_CHECKING:
     from gateway.secrets.keeper import SecretKeeper
@@ -41,9 +41,11 @@ def _now_plus(seconds: float | None) -> str | None:
 
 def _to_json(value: Any) -> str:
     # UUIDs and timestamps inside lists (ids = ANY(...)) travel as their text.
-    return json.dumps(
-        value, default=lambda v: format_timestamp(v) if isinstance(v, datetime) else str(v)
-    )
+    return json_bytes(value, default=_json_text).decode()
+
+
+def _json_text(value: Any) -> str:
+    return format_timestamp(value) if isinstance(value, datetime) else str(value)
 
 
 def _register_types() -> None:
@@ -90,6 +92,24 @@ def split_statements(sql: str) -> list[str]:
             raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
         statements.append(statement)
     return statements
+
+
+def _write_in_thread(
+    conn: sqlite3.Connection, statements: list[str], params: dict[str, Any]
+) -> list[sqlite3.Row]:
+    """Run `statements` as one transaction, on the connection's own thread; the last one's
+    rows."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        *leading, last = statements
+        for statement in leading:
+            conn.execute(statement, params)
+        rows = conn.execute(last, params).fetchall()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return rows
 
 
 class SqliteTransaction:
@@ -218,13 +238,23 @@ class SqliteStore:
         statements = self._statements.get(query)
         if statements is None:
             statements = self._statements[query] = split_statements(named_sql(self._queries, query))
-        *leading, last = statements
-        async with self.transaction():
-            for statement in leading:
-                await (await self._conn.execute(statement, params)).close()
-            cursor = await self._conn.execute(last, params)
-            rows = await cursor.fetchall()
-            await cursor.close()
+        async with self._lock:
+            # One hand-over to aiosqlite's thread for the whole transaction, not one per
+            # statement: each costs a wake-up of the thread and of the event loop.
+            # (A cancelled caller leaves it to finish there, committed or rolled back whole.)
+            raw: sqlite3.Connection = self._conn._conn
+            run_in_thread: Callable[..., Awaitable[list[sqlite3.Row]]] = self._conn._execute
+            try:
+                rows = await run_in_thread(_write_in_thread, raw, statements, params)
+            except BaseException as exc:
+                self._noted.clear()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite transaction failed: {exc}") from exc
+                raise
+            committed = list(self._noted)
+            self._noted.clear()
+        for channel, payload in committed:
+            self.notifications.publish(channel, payload)
         return [dict(row) for row in rows]
 
     async def _rollback(self) -> None:

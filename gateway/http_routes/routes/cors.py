@@ -84,14 +84,17 @@ class CorsPolicy:
     def apply(self, response: Response, origin: str | None) -> Response:
         """`response` with the CORS headers it does not set already."""
         allowed = self.allowed_origin(origin)
-        headers = response.headers
-        if allowed is not None and "access-control-allow-origin" not in headers:
-            headers["access-control-allow-origin"] = allowed
-        if "access-control-allow-methods" not in headers:
-            headers["access-control-allow-methods"] = ALL_METHODS
-        if "access-control-allow-headers" not in headers:
-            headers["access-control-allow-headers"] = DEFAULT_ALLOWED_HEADERS
+        # Every answer passes here: the raw header list (lowercase names) is the cheap way.
+        raw = response.raw_headers
+        present = {name for name, _ in raw}
+        if allowed is not None and b"access-control-allow-origin" not in present:
+            raw.append((b"access-control-allow-origin", allowed.encode("latin-1")))
+        if b"access-control-allow-methods" not in present:
+            raw.append((b"access-control-allow-methods", ALL_METHODS.encode()))
+        if b"access-control-allow-headers" not in present:
+            raw.append((b"access-control-allow-headers", DEFAULT_ALLOWED_HEADERS.encode()))
         if self.origins is not None:
+            headers = response.headers
             vary = headers.get("vary")
             if vary is None:
                 headers["vary"] = "Origin"

@@ -181,7 +181,7 @@ class RouteEndpoint:
             path=path,
             method=method,
             params=found.params,
-            query=dict(request.query_params),
+            query=dict(request.query_params) if request.scope.get("query_string") else {},
             headers=await self._job_headers(found.route, request),
         )
         queued = await self._jobs.submit(
@@ -212,7 +212,7 @@ class RouteEndpoint:
             raise RequestRefused(
                 404, f"Runnable path of HTTP route at path: {route.route_path} is empty"
             )
-        for option in _WEBHOOK_ONLY_OPTIONS:
+        for option in _WEBHOOK_ONLY_OPTIONS if request.scope.get("query_string") else ():
             if option in request.query_params:
                 raise RequestRefused(
                     400,
