@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from gateway.jobs.enqueue import job_record, new_job_id
+from gateway.jobs.enqueue import job_record
+from gateway.jobs.job_ids import new_job_ids
 from gateway.jobs.model import Enqueued, NewJob
 from gateway.store import Json, Store
 from gateway.store.notify import JOBS_QUEUED
@@ -68,7 +69,7 @@ async def insert_pinned(
     """Enqueue plain `jobs`, each running its runnable's script version, as a transaction of
     their own; None, with nothing written, when one of those versions is no longer the latest
     of its path."""
-    ids = [new_job_id() for _ in jobs]
+    ids = new_job_ids(len(jobs))
     records = [
         job_record(job_id, job, runnable.script)
         for job_id, job, runnable in zip(ids, jobs, runnables, strict=True)

@@ -50,7 +50,8 @@ SELECT (SELECT count(*) FROM jobs) AS written, (SELECT count(*) FROM woken) AS w
 -- name: enqueue_pinned_jobs (sqlite)
 -- New plain jobs (JSON job records) with their queue rows, and a wake-up on :channel; none at all
 -- when one of the script versions in `pins` is no longer the latest of its path. Returns how many
--- jobs were written.
+-- jobs were written. The clock (a Python function) is read once per statement, not per row: each
+-- call takes the interpreter's lock from the event loop's thread.
 INSERT INTO v2_job (
     id, created_at, raw_code, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, script_lang, trigger, trigger_kind,
@@ -80,8 +81,9 @@ WHERE NOT EXISTS (
 );
 INSERT INTO v2_job_queue (id, workspace_id, created_at, scheduled_for, running, tag, priority)
 SELECT json_extract(r.value, '$.id'), json_extract(r.value, '$.workspace_id'), (SELECT now()),
-       gw_now_plus(json_extract(r.value, '$.delay_s')), false, json_extract(r.value, '$.tag'),
-       json_extract(r.value, '$.priority')
+       CASE WHEN json_extract(r.value, '$.delay_s') > 0
+            THEN gw_now_plus(json_extract(r.value, '$.delay_s')) ELSE (SELECT now()) END,
+       false, json_extract(r.value, '$.tag'), json_extract(r.value, '$.priority')
 FROM json_each(:jobs) AS r
 WHERE EXISTS (SELECT 1 FROM v2_job j WHERE j.id = json_extract(r.value, '$.id'));
 SELECT written, CASE WHEN written > 0 THEN pg_notify(:channel, '') END AS woken
