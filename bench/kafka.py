@@ -7,7 +7,7 @@ what a Python consumer can reach on the same broker and the same database server
 - the gateway, on PostgreSQL and on SQLite: the lease supervisor runs the Kafka listener with
   the fenced `TriggerJobSink` under a `SqlLeaseStore` lease (the executor off: the jobs stay
   queued); each fetch of up to `ConsumerOptions.max_batch` records is one job transaction, and
-  its offsets are committed after it, while the next fetch is already being submitted;
+  its offsets are committed after it, while the next fetches are already being submitted;
 - the minimal durable pipeline: `getmany()` -> the whole fetch as one COPY (PostgreSQL) or one
   multi-row INSERT (SQLite) of `(source id, payload)` into a plain table keyed by the source id
   -> commit -> commit the offsets;
@@ -15,7 +15,11 @@ what a Python consumer can reach on the same broker and the same database server
   -> one offset commit, on PostgreSQL;
 - the raw consume loop alone;
 - for the record, the minimal durable pipeline on PostgreSQL again with the gateway's batches
-  (`max_records=ConsumerOptions.max_batch`): what is left of the gap is the cost of jobs.
+  (`max_records=ConsumerOptions.max_batch`): what is left of the gap is the cost of jobs;
+- the job-row ceiling: the same, but each batch is the three rows the gateway writes per record
+  (`event_dedup`, `v2_job`, `v2_job_queue`, the columns of its own COPY statements) as COPY
+  text built by hand, into a database migrated with the gateway's schema: what PostgreSQL
+  needs for the job model alone, the most the gateway could reach on it.
 
 Each rate is measured from the moment the consumer group assigns the partitions (the group join,
 seconds on Tansu, is left out) to the commit of the last record. The naive pipeline is measured on
@@ -28,11 +32,11 @@ which puts a floor of about 125 ms (p50) under any consumer's latency on it.
 
 One round: on a machine shared with other work the figures vary from run to run, the small ones
 by up to 2x. The last line printed
-is one JSON object with the figures and the ratios `pg_vs_raw`, `sqlite_vs_raw` (targets >= 0.5)
-and `pg_vs_naive` (target >= 20).
+is one JSON object with the figures and the ratios `pg_vs_raw`, `sqlite_vs_raw` (targets >= 0.5),
+`pg_vs_naive` (target >= 20) and `pg_vs_raw_jobrows` (the gateway over the job-row ceiling).
 
-The store-side machinery (`MeasuringSink`, `running_gateway`, the raw tables) is shared with the
-NATS benchmark, `bench/nats.py`.
+The store-side machinery (`MeasuringSink`, `running_gateway`, the raw tables, the job rows) is
+shared with the NATS benchmark, `bench/nats.py`.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bench.common import report, run_and_report
 from bench.queue import migrated_store, scratch_database, scratch_sqlite, scratch_url
 from gateway.clock import SystemClock
+from gateway.jobs.job_ids import new_job_ids
 from gateway.listeners.base import JobSink, ListenerFactory
 from gateway.listeners.kafka import listener_factory
 from gateway.listeners.kafka_config import ConsumerOptions
@@ -80,6 +85,7 @@ from gateway.listeners.supervisor import LeaseSupervisor, LeaseTimings
 from gateway.observability.alerts import StoreAlertSink
 from gateway.scripts import ScriptDraft, save_script
 from gateway.store import Json, Store
+from gateway.store.queries import load_queries
 from gateway.store.trigger_tables import COLUMN_DEFAULTS, TRIGGER_TABLES
 from gateway.triggers.event import Event
 from gateway.triggers.pipeline import TriggerJobSink
@@ -269,17 +275,21 @@ async def count_rows(url: str, query: str, *params: Any) -> int:
 class RawTable:
     """The plain table of a raw pipeline: `event(source_id PRIMARY KEY, payload)`.
 
-    The key is what makes a redelivery harmless, the least a durable pipeline needs.
+    The key is what makes a redelivery harmless, the least a durable pipeline needs. The job-row
+    ceiling counts its `v2_job` rows instead.
     """
 
-    def __init__(self, url: str, write: Callable[[Sequence[Row]], Awaitable[None]]) -> None:
+    def __init__(
+        self, url: str, write: Callable[[Sequence[Row]], Awaitable[None]], table: str = "event"
+    ) -> None:
         self.url = url
         self.write = write
         """Store the rows in one transaction."""
+        self.table = table
 
     async def count(self) -> int:
         """The rows stored."""
-        return await count_rows(self.url, "SELECT count(*) FROM event")
+        return await count_rows(self.url, f"SELECT count(*) FROM {self.table}")
 
 
 @asynccontextmanager
@@ -302,6 +312,58 @@ async def postgres_copy_table() -> AsyncIterator[RawTable]:
             await conn.commit()
 
         yield RawTable(url, write)
+
+
+class JobRowsText:
+    """The COPY text of the rows the gateway writes for each message of a `kind` trigger running
+    `SCRIPT_PATH` (`main(msg: str)`), in the column order of its own COPY statements; the columns
+    every job of the trigger shares are built once."""
+
+    def __init__(self, kind: str) -> None:
+        path = f"f/bench/{kind}_ceiling"
+        null = "\\N"
+        self._dedup_prefix = f"{WORKSPACE}\t{kind}:{path}:"
+        # created_at .. preprocessed (`now` is the transaction's start, as the gateway's clock).
+        self._job = "\t".join((
+            "now", null, null, "python3", WORKSPACE, f"{kind}-{path}", OWNER.permissioned_as,
+            OWNER.email, "script", "1", SCRIPT_PATH, null, null, "python3", null, null, path, kind,
+            null, null, null,
+        ))  # fmt: skip
+        # workspace_id .. priority
+        self._queue = "\t".join((WORKSPACE, "now", "now", "f", null, "python3", null))
+
+    def copy_text(self, rows: Sequence[Row]) -> tuple[str, str, str]:
+        """The `event_dedup`, `v2_job` and `v2_job_queue` text of messages' rows (the job ids
+        drawn as the gateway draws them)."""
+        dedup, jobs, queue = [], [], []
+        for (source_id, value), job_id in zip(rows, new_job_ids(len(rows)), strict=True):
+            args = json.dumps({"msg": value.decode()}).replace("\\", "\\\\")
+            dedup.append(f"{self._dedup_prefix}{source_id}\t{job_id}\n")
+            jobs.append(f"{job_id}\t{self._job}\t{args}\t\\N\n")
+            queue.append(f"{job_id}\t{self._queue}\n")
+        return "".join(dedup), "".join(jobs), "".join(queue)
+
+
+@asynccontextmanager
+async def postgres_job_rows(kind: str) -> AsyncIterator[RawTable]:
+    """The job-row ceiling on PostgreSQL: a database migrated with the gateway's schema, each
+    batch the rows of `JobRowsText`, one COPY per table, in one transaction."""
+    queries = load_queries("postgresql")
+    copies = [queries[name] for name in ("copy_dedup_keys", "copy_jobs", "copy_queue_rows")]
+    text = JobRowsText(kind)
+    async with scratch_database("raw_jobrows") as url:
+        async with migrated_store(url):
+            pass
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+
+            async def write(rows: Sequence[Row]) -> None:
+                async with conn.cursor() as cursor:
+                    for statement, data in zip(copies, text.copy_text(rows), strict=True):
+                        async with cursor.copy(statement) as copy:
+                            await copy.write(data)
+                await conn.commit()
+
+            yield RawTable(url, write, "v2_job")
 
 
 @asynccontextmanager
@@ -358,9 +420,11 @@ def report_ratios(figures: dict[str, float]) -> None:
     figures["pg_vs_raw"] = figures["gateway_pg_per_s"] / figures["raw_pg_per_s"]
     figures["sqlite_vs_raw"] = figures["gateway_sqlite_per_s"] / figures["raw_sqlite_per_s"]
     figures["pg_vs_naive"] = figures["gateway_pg_per_s"] / figures["naive_pg_per_s"]
+    figures["pg_vs_raw_jobrows"] = figures["gateway_pg_per_s"] / figures["raw_jobrows_pg_per_s"]
     report("pg_vs_raw (target >= 0.5)", figures["pg_vs_raw"], "x")
     report("sqlite_vs_raw (target >= 0.5)", figures["sqlite_vs_raw"], "x")
     report("pg_vs_naive (target >= 20)", figures["pg_vs_naive"], "x")
+    report("pg_vs_raw_jobrows (the job-row ceiling)", figures["pg_vs_raw_jobrows"], "x")
 
 
 def main_of(run: Callable[[], Coroutine[Any, Any, dict[str, float]]]) -> Callable[[], int]:
@@ -596,6 +660,12 @@ async def run() -> dict[str, float]:
         await measure(
             f"raw, the gateway's batches: getmany(max_records={GATEWAY_OPTIONS.max_batch}) -> COPY",
             "raw_pg_gateway_batch_per_s", durable_rate(topic, table, GATEWAY_OPTIONS.max_batch),
+            figures,
+        )  # fmt: skip
+    async with postgres_job_rows("kafka") as table:
+        await measure(
+            f"raw job rows: getmany(max_records={GATEWAY_OPTIONS.max_batch}) -> 3 COPYs -> commit",
+            "raw_jobrows_pg_per_s", durable_rate(topic, table, GATEWAY_OPTIONS.max_batch),
             figures,
         )  # fmt: skip
     async with sqlite_insert_table() as table:

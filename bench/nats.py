@@ -6,7 +6,9 @@ against what a Python consumer can reach on the same server and the same databas
 describes them), with a durable pull consumer in place of a consumer group:
 
 - the gateway, on PostgreSQL and on SQLite: the JetStream listener fetches up to its `MAX_BATCH`
-  messages, the batch is one job transaction, then each message is acked;
+  messages, the batch is one job transaction, then each message is acked; on PostgreSQL the
+  next batch is fetched while the previous one commits, two batches of 500 (the consumer's
+  `max_ack_pending`, the server's default 1000, shared between them);
 - the minimal durable pipeline: `fetch(RAW_FETCH)` -> one COPY (PostgreSQL) or one multi-row
   INSERT (SQLite) of `(stream/sequence, payload)` -> commit -> ack each message (nats-py acks
   one message at a time; with explicit acks, so does the server);
@@ -14,13 +16,16 @@ describes them), with a durable pull consumer in place of a consumer group:
   the first `NAIVE_MESSAGES` messages;
 - the raw fetch loop alone, on a consumer that needs no acks;
 - for the record, the minimal durable pipeline on PostgreSQL again with the gateway's batches
-  (`fetch(MAX_BATCH)`).
+  (`fetch(MAX_BATCH)`);
+- the job-row ceiling: `fetch(MAX_BATCH)` -> the three rows the gateway writes per message
+  (`event_dedup`, `v2_job`, `v2_job_queue`) as COPY text built by hand, into a database migrated
+  with the gateway's schema -> commit -> ack each message.
 
 Every pipeline reads a stream of its own holding the same messages, so that the latency messages
 published while one gateway runs are not read by the next. Rates run from the first fetch (the
 start of the lease supervisor, for the gateway) to the commit of the last message. One round;
-the last line printed is one JSON object with the figures and `pg_vs_raw`, `sqlite_vs_raw` and
-`pg_vs_naive`.
+the last line printed is one JSON object with the figures and `pg_vs_raw`, `sqlite_vs_raw`,
+`pg_vs_naive` and `pg_vs_raw_jobrows`.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from bench.kafka import (
     payload,
     percentile,
     postgres_copy_table,
+    postgres_job_rows,
     postgres_row_table,
     report_ratios,
     running_gateway,
@@ -245,6 +251,11 @@ async def run() -> dict[str, float]:
             await measure(
                 f"raw, the gateway's batches: fetch({MAX_BATCH}) -> COPY (postgresql) -> ack",
                 "raw_pg_gateway_batch_per_s", durable_rate(client, table, MAX_BATCH), figures,
+            )  # fmt: skip
+        async with postgres_job_rows("nats") as table:
+            await measure(
+                f"raw job rows: fetch({MAX_BATCH}) -> 3 COPYs (postgresql) -> ack",
+                "raw_jobrows_pg_per_s", durable_rate(client, table, MAX_BATCH), figures,
             )  # fmt: skip
         async with sqlite_insert_table() as table:
             await measure(

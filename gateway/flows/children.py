@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from gateway.jobs.enqueue import insert_records, job_record, new_job_id
+from gateway.jobs.enqueue import insert_records, job_record
+from gateway.jobs.job_ids import new_job_id
 from gateway.jobs.model import NewJob
 from gateway.scripts import Script
 from gateway.store import Json, Transaction

@@ -3,16 +3,28 @@
 A script job with a retry policy or an error handler is wrapped, as Windmill does, in a
 single-step flow (`singlestepflow`): the wrapper is the job callers see; each attempt is a child
 job, and the error handler is the wrapper's failure module.
+
+A `JobBatch` (the events of one trigger: jobs that differ only in their args and dedup keys) has
+a fast path, `enqueue_batch`: plain script jobs are written in bulk with what they share encoded
+once, and their dedup keys copied in one go, all new as they nearly always are (a redelivery
+falls back to the claim that tells new keys from seen ones).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from gateway.jobs.bulk_insert import COPY_MIN_RECORDS, copy_records
+from gateway.jobs.bulk_insert import (
+    COPY_MIN_RECORDS,
+    copy_dedup_keys,
+    copy_records,
+    copy_similar_jobs,
+)
+from gateway.jobs.job_ids import new_job_id, new_job_ids
 from gateway.jobs.model import Enqueued, NewJob
 from gateway.scripts import Script, latest_script, script_by_hash
 from gateway.store import CopyingTransaction, Json, Transaction
@@ -20,13 +32,6 @@ from gateway.store.notify import JOBS_QUEUED
 
 SUSPENDED_DELAY_S = 30 * 24 * 3600.0
 DEFAULT_TAGS = {"python3": "python3", "bash": "bash"}
-NO_PINS = Json([])
-"""For `insert_jobs`: no script version the insert depends on."""
-
-
-def new_job_id() -> UUID:
-    """A fresh job id."""
-    return uuid.uuid4()
 
 
 async def enqueue(
@@ -39,7 +44,7 @@ async def enqueue(
     caller has read already (jobs pinned to them by hash need no second read).
     """
     ids = [new_job_id() for _ in jobs]
-    earlier = await _seen_before(tx, jobs, ids)
+    earlier = await _seen_before(tx, [(job.workspace_id, job.dedup_key) for job in jobs], ids)
     scripts: dict[tuple[str, str | int], Script] = {(s.workspace_id, s.hash): s for s in known}
     plain: list[JobRecord] = []
     results: list[Enqueued] = []
@@ -66,24 +71,105 @@ async def enqueue(
     return results
 
 
+@dataclass(frozen=True, slots=True)
+class JobBatch:
+    """Jobs that differ only in their args and dedup keys: `template` (its own args and dedup
+    key unused) with, per job, its args, their JSON text and its dedup key."""
+
+    template: NewJob
+    args: Sequence[Mapping[str, Any]]
+    args_json: Sequence[str]
+    dedup_keys: Sequence[str | None]
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+    @property
+    def jobs(self) -> tuple[NewJob, ...]:
+        """The jobs one by one."""
+        return tuple(
+            dataclasses.replace(self.template, args=args, dedup_key=key)
+            for args, key in zip(self.args, self.dedup_keys, strict=True)
+        )
+
+
+async def enqueue_batch(
+    tx: Transaction, batch: JobBatch, known: Sequence[Script] = ()
+) -> list[Enqueued]:
+    """Enqueue the jobs of `batch` inside `tx`, as `enqueue` does.
+
+    Plain script jobs of a bulk-writing transaction take the fast path (see the module
+    docstring); any other batch goes through `enqueue`.
+    """
+    template = batch.template
+    if (
+        not isinstance(tx, CopyingTransaction)
+        or len(batch) < COPY_MIN_RECORDS
+        or template.flow_value is not None
+        or template.raw_code is not None
+        or template.retry is not None
+        or template.error_handler is not None
+    ):
+        return await enqueue(tx, batch.jobs, known)
+    scripts: dict[tuple[str, str | int], Script] = {(s.workspace_id, s.hash): s for s in known}
+    script = await _resolve_script(tx, template, scripts)
+    assert script is not None, "a job without inline code runs a script"
+    ids = new_job_ids(len(batch))
+    texts = [str(job_id) for job_id in ids]
+    earlier = await _claim_keys(tx, template.workspace_id, batch.dedup_keys, ids, texts)
+    results: list[Enqueued] = []
+    created: list[tuple[str, str]] = []
+    for job_id, text, key, args in zip(ids, texts, batch.dedup_keys, batch.args_json, strict=True):
+        first = job_id if key is None else earlier[key]
+        is_new = first is job_id  # the very id drawn for this job: its key was new
+        results.append(Enqueued(first, created=is_new))
+        if is_new:
+            created.append((text, args))
+    if created:
+        await copy_similar_jobs(tx, job_record(ids[0], template, script), created)
+        tx.notify(JOBS_QUEUED)
+    return results
+
+
+async def _claim_keys(
+    tx: CopyingTransaction,
+    workspace_id: str,
+    keys: Sequence[str | None],
+    ids: Sequence[UUID],
+    texts: Sequence[str],
+) -> dict[str, UUID]:
+    """The job each dedup key of `workspace_id` maps to: an earlier job's, or the new id (given
+    as `ids` and as `texts`) it claims now, copied in one go while no key was seen before."""
+    first: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        if key is not None:
+            first.setdefault(key, position)
+    claims = [(key, texts[position]) for key, position in first.items()]
+    if not first or await copy_dedup_keys(tx, workspace_id, claims):
+        return {key: ids[position] for key, position in first.items()}
+    earlier = await _seen_before(tx, [(workspace_id, key) for key in keys], ids)
+    return {key: job_id for (_, key), job_id in earlier.items() if key is not None}
+
+
 async def _seen_before(
-    tx: Transaction, jobs: Sequence[NewJob], ids: Sequence[UUID]
+    tx: Transaction, keys: Sequence[tuple[str, str | None]], ids: Sequence[UUID]
 ) -> dict[tuple[str, str | None], UUID]:
-    """The job each dedup key maps to: an earlier job's, or the new id it claims now."""
+    """The job each (workspace, dedup key) maps to: an earlier job's, or the new id it claims
+    now."""
     first: dict[tuple[str, str | None], UUID] = {}
-    for job, job_id in zip(jobs, ids, strict=True):
-        if job.dedup_key is not None:
-            first.setdefault((job.workspace_id, job.dedup_key), job_id)
+    for (workspace_id, dedup_key), job_id in zip(keys, ids, strict=True):
+        if dedup_key is not None:
+            first.setdefault((workspace_id, dedup_key), job_id)
     if not first:
         return {}
-    keys = [
+    claims = [
         {"workspace_id": ws, "dedup_key": key, "job_id": str(job_id)}
         for (ws, key), job_id in first.items()
     ]
-    claimed = await tx.fetch_all("claim_dedup_keys", keys=Json(keys))
+    claimed = await tx.fetch_all("claim_dedup_keys", keys=Json(claims))
     new = {(row["workspace_id"], row["dedup_key"]) for row in claimed}
     if len(new) < len(first):
-        seen = [k for k in keys if (k["workspace_id"], k["dedup_key"]) not in new]
+        seen = [k for k in claims if (k["workspace_id"], k["dedup_key"]) not in new]
         for row in await tx.fetch_all("get_dedup_jobs", keys=Json(seen)):
             first[(row["workspace_id"], row["dedup_key"])] = UUID(str(row["job_id"]))
     return first
@@ -170,7 +256,7 @@ async def insert_records(tx: Transaction, records: Sequence[JobRecord]) -> None:
     if isinstance(tx, CopyingTransaction) and len(records) >= COPY_MIN_RECORDS:
         await copy_records(tx, records)
     elif records:
-        await tx.execute("insert_jobs", jobs=Json(list(records)), pins=NO_PINS)
+        await tx.execute("insert_jobs", jobs=Json(list(records)))
         await tx.execute("insert_queue_rows", jobs=Json(list(records)))
 
 

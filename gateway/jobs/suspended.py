@@ -17,7 +17,8 @@ from uuid import UUID
 from gateway.errors import InvalidInput, NotFound
 from gateway.jobs.cancel import cancel_job
 from gateway.jobs.complete import attempt_of_wrapper
-from gateway.jobs.enqueue import enqueue, insert_job, new_job_id
+from gateway.jobs.enqueue import enqueue, insert_job
+from gateway.jobs.job_ids import new_job_id
 from gateway.jobs.model import NewJob
 from gateway.listeners.lease import TriggerRef
 from gateway.scripts import parse_hash, script_by_hash

@@ -79,9 +79,10 @@ class KafkaListener:
 
     kind: ClassVar[str] = "kafka"
     delivery_guarantee: ClassVar[str] = "at-least-once"
-    # The next fetch is submitted while the previous batch commits: acks go out in order, and
-    # nacks applied latest first leave each partition at the earliest nacked offset.
-    max_batches_in_flight: ClassVar[int] = 2
+    # The next fetches are submitted while the previous batch commits (three in flight kept the
+    # database and this process busier than two): acks go out in order, and nacks applied latest
+    # first leave each partition at the earliest nacked offset.
+    max_batches_in_flight: ClassVar[int] = 3
 
     def __init__(
         self,

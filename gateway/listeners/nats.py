@@ -12,7 +12,12 @@ messages only, filtered on the trigger's subjects) and its filter is updated whe
 subjects changed. Each message is acked once its batch's jobs are committed and nak'ed when they
 could not be; one fetched and never acked is redelivered by the server after the consumer's
 `ack_wait`. The dedup key ``<stream>/<stream sequence>`` turns a redelivery into the job it made
-already, so `JetStreamListener.delivery_guarantee` is ``"at-least-once"``.
+already, so `JetStreamListener.delivery_guarantee` is ``"at-least-once"``. On PostgreSQL, which
+writes batches side by side, `PipelinedJetStreamListener` fetches the next batch while the
+previous one is submitted; the server delivers no more than the consumer's `max_ack_pending`
+unacked messages, so a fetch then asks for at most that many over the batches in flight (500 of
+the server's default 1000). SQLite's single writer takes one batch at a time: there the smaller
+fetches would only cost.
 
 The client does not reconnect on its own: a lost connection ends `consume` with
 `NatsConnectionError` and the lease supervisor connects a new listener with backoff.
@@ -39,7 +44,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.client import RawCredentials
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from gateway.errors import GatewayError
 from gateway.listeners.base import Batch, ListenerFactory
@@ -253,6 +258,7 @@ class JetStreamListener(_NatsConnection):
     """A durable JetStream pull consumer: fetched in batches, acked after the jobs commit."""
 
     delivery_guarantee: ClassVar[str] = "at-least-once"
+    max_batches_in_flight: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -267,6 +273,7 @@ class JetStreamListener(_NatsConnection):
         self._fetch_timeout_s = fetch_timeout_s
         self._ack_wait_s = ack_wait_s
         self._pull: JetStreamContext.PullSubscription | None = None
+        self._pull_size = max_batch
         self._fetched: dict[int, list[Msg]] = {}
 
     async def _subscribe(self, nc: NatsClient) -> None:
@@ -275,8 +282,11 @@ class JetStreamListener(_NatsConnection):
         js = nc.jetstream()
         try:
             await self._ensure_stream(js, stream)
-            await self._ensure_consumer(nc, stream, consumer)
+            info = await self._ensure_consumer(nc, stream, consumer)
             self._pull = await js.pull_subscribe_bind(durable=consumer, stream=stream)
+            self._pull_size = pull_size(
+                self._max_batch, info.config.max_ack_pending, self.max_batches_in_flight
+            )
         except (OSError, nats.errors.Error) as exc:
             raise NatsConnectionError(
                 f"cannot set up JetStream consumer {consumer!r} of stream {stream!r}: "
@@ -296,9 +306,10 @@ class JetStreamListener(_NatsConnection):
                 extra=self._extra("stream_created"),
             )
 
-    async def _ensure_consumer(self, nc: NatsClient, stream: str, consumer: str) -> None:
+    async def _ensure_consumer(self, nc: NatsClient, stream: str, consumer: str) -> ConsumerInfo:
         js = nc.jetstream()
         subjects = list(self.config.subjects)
+        info: ConsumerInfo
         try:
             info = await js.consumer_info(stream, consumer)
         except nats.js.errors.NotFoundError:
@@ -333,6 +344,7 @@ class JetStreamListener(_NatsConnection):
                 f"NATS server {nc.connected_server_version} cannot filter on several subjects "
                 "(2.10 can); use one subject (wildcards allowed) or upgrade the server"
             )
+        return info
 
     async def consume(self) -> AsyncIterator[Batch]:
         """Yield the fetched messages batch by batch; wait while the consumer has none."""
@@ -342,7 +354,7 @@ class JetStreamListener(_NatsConnection):
         while True:
             try:
                 messages = await self._guard(
-                    pull.fetch(self._max_batch, timeout=self._fetch_timeout_s)
+                    pull.fetch(self._pull_size, timeout=self._fetch_timeout_s)
                 )
             except nats.errors.TimeoutError:
                 continue
@@ -358,6 +370,22 @@ class JetStreamListener(_NatsConnection):
     async def nack(self, batch: Batch) -> None:
         """Nak each message of the batch (once): the server redelivers them at once."""
         await _settle(self._fetched.pop(batch.ack_token, []), ack=False)
+
+
+class PipelinedJetStreamListener(JetStreamListener):
+    """A JetStream pull consumer that fetches the next batch while the previous one commits."""
+
+    # Each message is acked or nak'ed on its own: a nack of the later batch first leaves every
+    # message of both batches to be delivered again.
+    max_batches_in_flight: ClassVar[int] = 2
+
+
+def pull_size(max_batch: int, max_ack_pending: int | None, batches_in_flight: int) -> int:
+    """Messages per fetch: at most `max_batch`, and no more than the consumer lets the batches
+    in flight hold unacked (`max_ack_pending`, none or -1 for no limit)."""
+    if max_ack_pending is None or max_ack_pending <= 0:
+        return max_batch
+    return max(1, min(max_batch, max_ack_pending // batches_in_flight))
 
 
 async def _settle(messages: Sequence[Msg], *, ack: bool) -> None:
@@ -383,12 +411,13 @@ def _filters_of(config: ConsumerConfig) -> set[str]:
 
 
 def listener_factory(store: Store, max_batch: int = MAX_BATCH) -> ListenerFactory:
-    """Builds the listener of a claimed NATS trigger: JetStream or core, as its row says; a
-    batch (one job transaction) holds at most `max_batch` messages."""
+    """Builds the listener of a claimed NATS trigger: JetStream (pipelined on PostgreSQL) or
+    core, as its row says; a batch (one job transaction) holds at most `max_batch` messages."""
+    jetstream = PipelinedJetStreamListener if store.dialect == "postgresql" else JetStreamListener
 
     def build(lease: Lease) -> NatsListener | JetStreamListener:
         if lease.row.get("use_jetstream"):
-            return JetStreamListener(lease, store, max_batch=max_batch)
+            return jetstream(lease, store, max_batch=max_batch)
         return NatsListener(lease, store, max_batch=max_batch)
 
     return build

@@ -46,6 +46,21 @@ class CopyingTransaction(Transaction, Protocol):
         """Write `rows` (tuples in the column order of the named query) into its table."""
         ...
 
+    def copy_field(self, value: Any) -> Any:
+        """`value` (None, a bool, number, text, UUID, timestamp or list of texts) as a field of
+        `copy_fields`: COPY text on PostgreSQL, the bound parameter on SQLite."""
+        ...
+
+    async def copy_fields(
+        self, query: str, rows: Iterable[Sequence[Any]], *, new_only: bool = False
+    ) -> bool:
+        """Write rows of fields made by `copy_field` (a batch encodes what its rows share once).
+
+        With `new_only`, write all the rows or none: False, and nothing written, when one of
+        them has a unique key the table holds already. True otherwise.
+        """
+        ...
+
 
 class Store(Protocol):
     """A database behind named queries; `dialect` is "sqlite" or "postgresql"; `secrets`

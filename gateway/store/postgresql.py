@@ -86,6 +86,48 @@ class PostgresTransaction:
             for row in rows:
                 await copy.write_row(row)
 
+    def copy_field(self, value: Any) -> str:
+        if isinstance(value, str):
+            return _copy_escape(value)
+        if value is None:
+            return "\\N"
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        if isinstance(value, list | tuple):
+            return _copy_escape("{" + ",".join(map(_array_element, value)) + "}")
+        # Numbers, UUIDs and timestamps in the form PostgreSQL parses.
+        return _copy_escape(str(value))
+
+    async def copy_fields(
+        self, query: str, rows: Iterable[Sequence[Any]], *, new_only: bool = False
+    ) -> bool:
+        data = "".join(["\t".join(row) + "\n" for row in rows])
+        if not new_only:
+            await self._copy_text(query, data)
+            return True
+        try:
+            async with self._conn.transaction():  # a savepoint: the conflict leaves tx usable
+                await self._copy_text(query, data)
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
+
+    async def _copy_text(self, query: str, data: str) -> None:
+        async with self._conn.cursor() as cursor, cursor.copy(self._sql(query)) as copy:
+            await copy.write(data)
+
+
+def _copy_escape(text: str) -> str:
+    """Text as a field of COPY's text format."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _array_element(text: str | None) -> str:
+    """One element of an array literal (before `_copy_escape`)."""
+    if text is None:
+        return "NULL"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 class PostgresStore:
     """The PostgreSQL store, shared by many gateway instances."""

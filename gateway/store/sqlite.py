@@ -155,6 +155,42 @@ class SqliteTransaction:
         # The rows are built here, not in aiosqlite's thread, which would hold the GIL for them.
         await self._conn.executemany(self._sql(query), list(rows))
 
+    def copy_field(self, value: Any) -> Any:
+        # What the registered adapters would make of it, made once.
+        if isinstance(value, str):
+            return value
+        if isinstance(value, datetime):
+            return format_timestamp(value)
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, list | tuple):
+            return _to_json(list(value))
+        return value
+
+    async def copy_fields(
+        self, query: str, rows: Iterable[Sequence[Any]], *, new_only: bool = False
+    ) -> bool:
+        rows = list(rows)
+        if not new_only:
+            await self._conn.executemany(self._sql(query), rows)
+            return True
+        await self._conn.execute("SAVEPOINT copy_fields")
+        try:
+            await self._conn.executemany(self._sql(query), rows)
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorcode not in _UNIQUE_VIOLATIONS:
+                raise
+            await self._conn.execute("ROLLBACK TO copy_fields")
+            await self._conn.execute("RELEASE copy_fields")
+            return False
+        await self._conn.execute("RELEASE copy_fields")
+        return True
+
+
+_UNIQUE_VIOLATIONS = frozenset(
+    {sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE}
+)
+
 
 class SqliteStore:
     """The SQLite store; every transaction is serialised on one connection."""

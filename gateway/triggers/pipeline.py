@@ -4,7 +4,9 @@ A batch first goes through the trigger's filters (Kafka and WebSocket `filters` 
 `filter_logic`): an event that does not pass is skipped, as Windmill skips it. Then, in one
 transaction:
 
-1. args and job metadata from the trigger row and the target script (`prepare_jobs`);
+1. args and job metadata from the trigger row and the target script (`prepare_jobs`; built
+   before the transaction for the version the trigger's last batch ran, and kept when that is
+   still the latest);
 2. enqueue, deduplicated per source message (`<kind>:<trigger path>:<event dedup key>`);
 3. every event that cannot become a job goes to the quarantine with its raw bytes and the reason,
    as does an event over `max_event_bytes` (checked first, before the filters parse it);
@@ -26,7 +28,7 @@ from typing import Any
 from uuid import UUID
 from weakref import WeakValueDictionary
 
-from gateway.jobs.enqueue import enqueue
+from gateway.jobs.enqueue import enqueue_batch
 from gateway.listeners.lease import Lease, LeaseLost, TriggerRef
 from gateway.listeners.sql_lease_store import holds_lease
 from gateway.observability.metrics import GatewayMetrics
@@ -35,7 +37,7 @@ from gateway.triggers.event import Event
 from gateway.triggers.event_limits import split_oversized
 from gateway.triggers.filters import FilterLogic, load_filters, matches
 from gateway.triggers.quarantine import quarantine_event
-from gateway.triggers.runnables import RunnableShapes, prepare_jobs
+from gateway.triggers.runnables import RunnableShapes, prepare_jobs, prepare_jobs_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +67,19 @@ class TriggerJobSink:
         trigger = lease.trigger
         within, oversized = split_oversized(events, self._max_event_bytes)
         kept = _passing_filters(lease.row, within)
+        ahead = prepare_jobs_ahead(trigger, lease.row, kept, self._shapes)
         fence = self._fences.setdefault(trigger, asyncio.Lock())
         fencing = False
         try:
             async with self._store.transaction() as tx:
-                prepared = await prepare_jobs(tx, trigger, lease.row, kept, self._shapes)
-                enqueued = await enqueue(tx, prepared.jobs, known=prepared.scripts)
+                prepared = await prepare_jobs(
+                    tx, trigger, lease.row, kept, self._shapes, ahead=ahead
+                )
+                enqueued = (
+                    []
+                    if prepared.batch is None
+                    else await enqueue_batch(tx, prepared.batch, known=prepared.scripts)
+                )
                 set_aside = (*oversized, *prepared.rejected)
                 for rejected in set_aside:
                     await quarantine_event(tx, trigger, rejected.event, rejected.reason)

@@ -5,14 +5,19 @@
 cached by script hash: a new deployment is a new hash, so an entry never goes stale. A flow path
 resolves to its latest flow version (`FlowRunnable`), cached by version id for the same reason.
 `TriggerTarget` holds what a trigger row says about its jobs (identity, retry, error handler,
-suspended mode) and builds them; `prepare_jobs` does so for a batch of events, setting aside
-every event that cannot become a job together with the reason. A flow target ignores the
-trigger's retry and error handler, as Windmill does: the flow's own modules say how to retry.
+suspended mode) and builds them; `prepare_jobs` does so for a batch of events (a `JobBatch`: the
+job they share, and each one's args), setting aside every event that cannot become a job together
+with the reason. `prepare_jobs_ahead` builds them before the transaction, for the version the
+trigger's last batch ran: `prepare_jobs` takes that work when the version is still the latest,
+so that the transaction (the single writer's lock on SQLite) is not held while args are built.
+A flow target ignores the trigger's retry and error handler, as Windmill does: the flow's own
+modules say how to retry.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -22,6 +27,7 @@ from typing import Any
 from gateway.errors import NotFound
 from gateway.executor.signature import ScriptSyntaxError, infer_schema
 from gateway.flow_versions import FlowVersion, flow_version, latest_flow_version_id
+from gateway.jobs.enqueue import JobBatch
 from gateway.jobs.model import ErrorHandler, NewJob
 from gateway.jobs.retry import RetryPolicy, RetryPolicyError
 from gateway.listeners.lease import TriggerRef
@@ -32,6 +38,7 @@ from gateway.triggers.args import ArgsError, RunnableShape, build_args
 from gateway.triggers.event import Event
 
 _CREATED_BY_PREFIXES: Mapping[str, str] = {"websocket": "ws"}
+_ARGS_JSON = json.JSONEncoder(allow_nan=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +152,7 @@ class RunnableShapes:
         self._capacity = capacity
         self._shapes: OrderedDict[tuple[str, int], RunnableShape] = OrderedDict()
         self._flows: OrderedDict[tuple[str, int], FlowRunnable] = OrderedDict()
+        self._resolved: OrderedDict[tuple[str, str, bool], Runnable | FlowRunnable] = OrderedDict()
 
     async def resolve(self, tx: Transaction, workspace_id: str, path: str) -> Runnable:
         """The latest version of the script at `path`, or NotFound."""
@@ -168,9 +176,26 @@ class RunnableShapes:
         self, tx: Transaction, workspace_id: str, path: str, *, is_flow: bool
     ) -> Runnable | FlowRunnable:
         """The latest version of the flow or script at `path`, or NotFound."""
-        if is_flow:
-            return await self.resolve_flow(tx, workspace_id, path)
-        return await self.resolve(tx, workspace_id, path)
+        key = (workspace_id, path, is_flow)
+        try:
+            if is_flow:
+                runnable: Runnable | FlowRunnable = await self.resolve_flow(tx, workspace_id, path)
+            else:
+                runnable = await self.resolve(tx, workspace_id, path)
+        except NotFound:
+            self._resolved.pop(key, None)
+            raise
+        self._resolved[key] = runnable
+        self._resolved.move_to_end(key)
+        if len(self._resolved) > self._capacity:
+            self._resolved.popitem(last=False)
+        return runnable
+
+    def last_resolved(
+        self, workspace_id: str, path: str, *, is_flow: bool
+    ) -> Runnable | FlowRunnable | None:
+        """What `resolve_target` last found at `path` (maybe not the latest version any more)."""
+        return self._resolved.get((workspace_id, path, is_flow))
 
     def shape_of(self, script: Script) -> RunnableShape:
         """The shape of `script`, computed once per version."""
@@ -230,18 +255,17 @@ class TriggerTarget:
 
     def new_job(self, event: Event, runnable: Runnable | FlowRunnable) -> NewJob:
         """The job `event` becomes; ArgsError when its args cannot be built."""
-        args = build_args(event, runnable.shape)
-        try:
-            text = json.dumps(args, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ArgsError(f"the job args are not JSON: {exc}") from exc
-        # Only these escapes can stand for what PostgreSQL cannot store: walk the args only then.
-        if ("\\u0000" in text or "\\ud" in text) and holds_unstorable_text(args):
-            raise ArgsError("the job args hold a NUL character or an unpaired surrogate")
+        args, _ = job_args(event, runnable)
+        key = None if event.dedup_key is None else job_dedup_key(self.trigger, event.dedup_key)
+        return dataclasses.replace(self.job_template(runnable), args=args, dedup_key=key)
+
+    def job_template(self, runnable: Runnable | FlowRunnable) -> NewJob:
+        """What every job of this trigger running `runnable` is, whatever its event: no args
+        and no dedup key yet."""
         trigger = self.trigger
         return NewJob(
             workspace_id=trigger.workspace_id,
-            args=args,
+            args={},
             permissioned_as=self.permissioned_as,
             permissioned_as_email=self.email,
             created_by=self.created_by,
@@ -254,10 +278,23 @@ class TriggerTarget:
             trigger_kind=trigger.kind,
             retry=None if self.is_flow else self.retry,
             error_handler=None if self.is_flow else self.error_handler,
-            dedup_key=None if event.dedup_key is None else job_dedup_key(trigger, event.dedup_key),
             apply_preprocessor=runnable.shape.has_preprocessor,
             suspended=self.suspended,
         )
+
+
+def job_args(event: Event, runnable: Runnable | FlowRunnable) -> tuple[dict[str, Any], str]:
+    """The args of the job `event` becomes, and their JSON text; ArgsError when they cannot be
+    built or stored."""
+    args = build_args(event, runnable.shape)
+    try:
+        text = _ARGS_JSON.encode(args)
+    except (TypeError, ValueError) as exc:
+        raise ArgsError(f"the job args are not JSON: {exc}") from exc
+    # Only these escapes can stand for what PostgreSQL cannot store: walk the args only then.
+    if ("\\u0000" in text or "\\ud" in text) and holds_unstorable_text(args):
+        raise ArgsError("the job args hold a NUL character or an unpaired surrogate")
+    return args, text
 
 
 def job_dedup_key(trigger: TriggerRef, event_key: str) -> str:
@@ -275,12 +312,23 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class PreparedJobs:
-    """A batch's jobs, in event order, and the events set aside."""
+    """A batch's jobs, in event order (None when the trigger's events cannot become jobs at
+    all), and the events set aside."""
 
-    jobs: tuple[NewJob, ...]
+    batch: JobBatch | None
     rejected: tuple[Rejected, ...]
-    scripts: tuple[Script, ...] = ()
-    """The script versions the jobs run, already read (so the enqueue need not read them)."""
+    runnable: Runnable | FlowRunnable | None = None
+    """The version the jobs run."""
+
+    @property
+    def scripts(self) -> tuple[Script, ...]:
+        """The script versions the jobs run, already read (so the enqueue need not read them)."""
+        return (self.runnable.script,) if isinstance(self.runnable, Runnable) else ()
+
+    @property
+    def jobs(self) -> tuple[NewJob, ...]:
+        """The jobs one by one."""
+        return () if self.batch is None else self.batch.jobs
 
 
 async def prepare_jobs(
@@ -289,11 +337,17 @@ async def prepare_jobs(
     row: Mapping[str, object],
     events: Sequence[Event],
     shapes: RunnableShapes,
+    *,
+    ahead: PreparedJobs | None = None,
 ) -> PreparedJobs:
-    """The jobs `events` of the trigger with `row` become; nothing is written."""
+    """The jobs `events` of the trigger with `row` become; nothing is written.
+
+    `ahead` is what `prepare_jobs_ahead` built from the same arguments: taken as it is when it
+    was built for the version found now.
+    """
 
     def reject_all(reason: str) -> PreparedJobs:
-        return PreparedJobs((), tuple(Rejected(event, reason) for event in events))
+        return PreparedJobs(None, tuple(Rejected(event, reason) for event in events))
 
     try:
         target = TriggerTarget.from_row(trigger, row)
@@ -305,15 +359,46 @@ async def prepare_jobs(
         )
     except NotFound as exc:
         return reject_all(str(exc))
-    jobs: list[NewJob] = []
+    if ahead is not None and ahead.runnable == runnable:
+        return ahead
+    return _build_jobs(target, runnable, events)
+
+
+def prepare_jobs_ahead(
+    trigger: TriggerRef, row: Mapping[str, object], events: Sequence[Event], shapes: RunnableShapes
+) -> PreparedJobs | None:
+    """The jobs `events` of the trigger with `row` become if its target is still the version
+    `shapes` last found (for `prepare_jobs` to check); None when there is none to go by."""
+    try:
+        target = TriggerTarget.from_row(trigger, row)
+    except RetryPolicyError:
+        return None
+    runnable = shapes.last_resolved(
+        trigger.workspace_id, target.script_path, is_flow=target.is_flow
+    )
+    return None if runnable is None else _build_jobs(target, runnable, events)
+
+
+def _build_jobs(
+    target: TriggerTarget, runnable: Runnable | FlowRunnable, events: Sequence[Event]
+) -> PreparedJobs:
+    """The jobs `events` become with `runnable`, and those set aside."""
+    key_prefix = job_dedup_key(target.trigger, "")
+    args: list[dict[str, Any]] = []
+    texts: list[str] = []
+    keys: list[str | None] = []
     rejected: list[Rejected] = []
     for event in events:
         try:
-            jobs.append(target.new_job(event, runnable))
+            event_args, text = job_args(event, runnable)
         except Exception as exc:  # one bad event must not hold back the rest of its batch
             rejected.append(Rejected(event, _describe(exc)))
-    scripts = (runnable.script,) if isinstance(runnable, Runnable) else ()
-    return PreparedJobs(tuple(jobs), tuple(rejected), scripts)
+            continue
+        args.append(event_args)
+        texts.append(text)
+        keys.append(None if event.dedup_key is None else key_prefix + event.dedup_key)
+    batch = JobBatch(target.job_template(runnable), args, texts, keys)
+    return PreparedJobs(batch, tuple(rejected), runnable)
 
 
 def _describe(exc: BaseException) -> str:

@@ -45,8 +45,19 @@ class _NotingTransaction:
         await self._tx.run_script(sql)
 
     async def copy_rows(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._copying().copy_rows(query, rows)
+
+    def copy_field(self, value: Any) -> Any:
+        return self._copying().copy_field(value)
+
+    async def copy_fields(
+        self, query: str, rows: Iterable[Sequence[Any]], *, new_only: bool = False
+    ) -> bool:
+        return await self._copying().copy_fields(query, rows, new_only=new_only)
+
+    def _copying(self) -> CopyingTransaction:
         assert isinstance(self._tx, CopyingTransaction), "both stores write rows in bulk"
-        await self._tx.copy_rows(query, rows)
+        return self._tx
 
 
 class NotingStore:

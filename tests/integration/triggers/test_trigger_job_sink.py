@@ -84,6 +84,40 @@ async def test_a_redelivered_event_maps_to_the_job_it_first_became(store: Store)
     assert len(await jobs_of(store, trigger)) == 2
 
 
+async def test_a_redelivered_batch_maps_each_event_to_the_job_it_first_became(
+    store: Store,
+) -> None:
+    await add_scripts(store, echo=ECHO)
+    trigger = await add_trigger(store, "orders", kind="kafka")
+    lease = await claim(store, trigger)
+    sink = TriggerJobSink(store)
+    records = [record(b'{"n": %d}' % offset, offset) for offset in range(20)]
+
+    first = await sink.submit(lease, records[:10])
+    # A rebalance delivers the batch again, with the records that followed it.
+    again = await sink.submit(lease, records)
+
+    assert again[:10] == first
+    assert len(set(again)) == 20
+    jobs = await jobs_of(store, trigger)
+    assert sorted(job["args"]["msg"] for job in jobs) == sorted(r.raw.decode() for r in records)
+
+
+async def test_a_batch_after_a_new_deployment_runs_the_new_version(store: Store) -> None:
+    await add_scripts(store, echo=ECHO)
+    trigger = await add_trigger(store, "orders", kind="kafka", script="echo")
+    lease = await claim(store, trigger)
+    sink = TriggerJobSink(store)
+    [before] = await sink.submit(lease, [record(b"a", 1)])
+
+    # Args were built for `main(msg)` ahead of this batch's transaction; it finds `main(payload)`.
+    await add_scripts(store, echo="def main(payload: str):\n    return payload\n")
+    [after] = await sink.submit(lease, [record(b"b", 2)])
+
+    assert (await get_job(store, WS, before))["args"] == {"msg": "a"}
+    assert (await get_job(store, WS, after))["args"] == {"payload": base64.b64encode(b"b").decode()}
+
+
 async def test_an_event_the_filters_reject_creates_nothing(store: Store) -> None:
     await add_scripts(store, echo="def main(payload: str):\n    return payload\n")
     trigger = await add_trigger(

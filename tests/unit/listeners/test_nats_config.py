@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 from gateway.errors import InvalidInput
 from gateway.listeners.lease import Lease, TriggerRef
-from gateway.listeners.nats import JetStreamListener, NatsListener, listener_factory
+from gateway.listeners.nats import (
+    JetStreamListener,
+    NatsListener,
+    PipelinedJetStreamListener,
+    listener_factory,
+    pull_size,
+)
 from gateway.listeners.nats_config import (
     CredsAuth,
     JwtAuth,
@@ -123,8 +129,13 @@ def test_an_unusable_resource_names_the_field(value: Any, field: str, match: str
     assert raised.value.field == field
 
 
-def test_the_factory_builds_the_listener_the_row_asks_for() -> None:
-    store: Store = object()  # type: ignore[assignment]  # the factory only keeps it
+@pytest.mark.parametrize(
+    ("dialect", "pulling"),
+    [("postgresql", PipelinedJetStreamListener), ("sqlite", JetStreamListener)],
+)
+def test_the_factory_builds_the_listener_the_row_asks_for(dialect: str, pulling: type) -> None:
+    # The factory only keeps the store, and reads its dialect.
+    store: Store = SimpleNamespace(dialect=dialect)  # type: ignore[assignment]
     trigger = TriggerRef("nats", "ws", "u/alice/t")
     factory = listener_factory(store)
 
@@ -132,7 +143,7 @@ def test_the_factory_builds_the_listener_the_row_asks_for() -> None:
     jetstream = factory(Lease(trigger, "me", MappingProxyType(JETSTREAM)))
 
     assert type(core) is NatsListener
-    assert type(jetstream) is JetStreamListener
+    assert type(jetstream) is pulling
 
 
 @pytest.mark.parametrize(
@@ -157,3 +168,20 @@ def test_a_jwt_and_its_seed_become_the_text_of_a_creds_file() -> None:
     assert creds.index("BEGIN NATS USER JWT-----\neyJhbGc\n") < creds.index(
         "BEGIN USER NKEY SEED-----\nSUAX\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("max_batch", "max_ack_pending", "in_flight", "pulled"),
+    [
+        (1000, 1000, 2, 500),
+        (1000, 1000, 1, 1000),
+        (100, 1000, 2, 100),
+        (1000, None, 2, 1000),
+        (1000, -1, 2, 1000),
+        (1000, 1, 2, 1),
+    ],
+)
+def test_a_fetch_keeps_the_batches_in_flight_within_max_ack_pending(
+    max_batch: int, max_ack_pending: int | None, in_flight: int, pulled: int
+) -> None:
+    assert pull_size(max_batch, max_ack_pending, in_flight) == pulled

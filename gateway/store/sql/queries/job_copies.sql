@@ -32,3 +32,11 @@ COPY v2_job_queue (
 INSERT INTO v2_job_queue (
     id, workspace_id, created_at, scheduled_for, running, started_at, tag, priority
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: copy_dedup_keys (postgresql)
+-- Stream the dedup keys of new jobs into event_dedup (all new, or the copy fails).
+COPY event_dedup (workspace_id, dedup_key, job_id) FROM STDIN;
+
+-- name: copy_dedup_keys (sqlite)
+-- Insert the dedup keys of new jobs into event_dedup, one row per parameter tuple.
+INSERT INTO event_dedup (workspace_id, dedup_key, job_id) VALUES (?, ?, ?);

@@ -1,7 +1,5 @@
 -- name: insert_jobs (postgresql)
--- The immutable part of new jobs, from a JSON array of job records; none at all when one of the
--- script versions in `pins` (a JSON array of {workspace_id, path, hash}) is no longer the latest
--- of its path.
+-- The immutable part of new jobs, from a JSON array of job records.
 INSERT INTO v2_job (
     id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
@@ -18,23 +16,10 @@ FROM jsonb_to_recordset(CAST(:jobs AS jsonb)) AS r(
     runnable_path text, parent_job uuid, root_job uuid, script_lang text, flow_step integer,
     flow_step_id text, trigger text, trigger_kind text, timeout integer, priority smallint,
     preprocessed boolean, args jsonb, labels text[]
-)
-WHERE NOT EXISTS (
-    SELECT 1
-    FROM jsonb_to_recordset(CAST(:pins AS jsonb)) AS p(workspace_id text, path text, hash bigint)
-    WHERE p.hash IS DISTINCT FROM (
-        SELECT s.hash FROM script s
-        WHERE s.workspace_id = p.workspace_id AND s.path = p.path
-          AND NOT s.archived AND NOT s.deleted
-        ORDER BY s.created_at DESC
-        LIMIT 1
-    )
 );
 
 -- name: insert_jobs (sqlite)
--- The immutable part of new jobs, from a JSON array of job records; none at all when one of the
--- script versions in `pins` (a JSON array of {workspace_id, path, hash}) is no longer the latest
--- of its path.
+-- The immutable part of new jobs, from a JSON array of job records.
 INSERT INTO v2_job (
     id, created_at, raw_code, raw_flow, tag, workspace_id, created_by, permissioned_as,
     permissioned_as_email, kind, runnable_id, runnable_path, parent_job, root_job, script_lang,
@@ -52,19 +37,7 @@ SELECT json_extract(value, '$.id'), now(), json_extract(value, '$.raw_code'),
        json_extract(value, '$.timeout'), json_extract(value, '$.priority'),
        json_extract(value, '$.preprocessed'), json_extract(value, '$.args'),
        json_extract(value, '$.labels')
-FROM json_each(:jobs)
-WHERE NOT EXISTS (
-    SELECT 1
-    FROM json_each(:pins) AS p
-    WHERE json_extract(p.value, '$.hash') IS NOT (
-        SELECT s.hash FROM script s
-        WHERE s.workspace_id = json_extract(p.value, '$.workspace_id')
-          AND s.path = json_extract(p.value, '$.path')
-          AND NOT s.archived AND NOT s.deleted
-        ORDER BY s.created_at DESC
-        LIMIT 1
-    )
-);
+FROM json_each(:jobs);
 
 -- name: insert_queue_rows (postgresql)
 -- Put new jobs in the queue, each due `delay_s` seconds from now (running for flow wrappers).
