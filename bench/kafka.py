@@ -415,6 +415,23 @@ async def measure(label: str, key: str, take: Awaitable[float], figures: dict[st
     report(label, figures[key], "msg/s")
 
 
+DIALECTS: Final = ("postgresql", "sqlite")
+_SHORT: Final = {"postgresql": "pg", "sqlite": "sqlite"}
+
+
+def record_gateway(
+    source: str, dialect: str, gateway: GatewayFigures, figures: dict[str, float]
+) -> None:
+    """Add and print the gateway's figures on `dialect` (`gateway_<pg|sqlite>_*`)."""
+    short = _SHORT[dialect]
+    figures[f"gateway_{short}_per_s"] = gateway.per_s
+    figures[f"gateway_{short}_p50_ms"] = gateway.p50_ms
+    figures[f"gateway_{short}_p99_ms"] = gateway.p99_ms
+    report(f"gateway: {source} -> jobs on {dialect}", gateway.per_s, "msg/s")
+    report(f"gateway {dialect}: publish -> committed job p50", gateway.p50_ms, "ms")
+    report(f"gateway {dialect}: publish -> committed job p99", gateway.p99_ms, "ms")
+
+
 def report_ratios(figures: dict[str, float]) -> None:
     """Add and print the gateway's rates over the raw and naive pipelines'."""
     figures["pg_vs_raw"] = figures["gateway_pg_per_s"] / figures["raw_pg_per_s"]
@@ -678,14 +695,8 @@ async def run() -> dict[str, float]:
             f"naive: per record INSERT + offset commit (first {NAIVE_MESSAGES})",
             "naive_pg_per_s", naive_rate(topic, table), figures,
         )  # fmt: skip
-    for dialect, short in (("postgresql", "pg"), ("sqlite", "sqlite")):
-        gateway = await gateway_figures(dialect, topic)
-        figures[f"gateway_{short}_per_s"] = gateway.per_s
-        figures[f"gateway_{short}_p50_ms"] = gateway.p50_ms
-        figures[f"gateway_{short}_p99_ms"] = gateway.p99_ms
-        report(f"gateway: kafka -> jobs on {dialect}", gateway.per_s, "msg/s")
-        report(f"gateway {dialect}: publish -> committed job p50", gateway.p50_ms, "ms")
-        report(f"gateway {dialect}: publish -> committed job p99", gateway.p99_ms, "ms")
+    for dialect in DIALECTS:
+        record_gateway("kafka", dialect, await gateway_figures(dialect, topic), figures)
     report_ratios(figures)
     return figures
 

@@ -47,6 +47,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench.common import report
 from bench.kafka import (
+    DIALECTS,
     LATENCY_MESSAGES,
     LATENCY_RATE,
     MESSAGES,
@@ -66,6 +67,7 @@ from bench.kafka import (
     postgres_copy_table,
     postgres_job_rows,
     postgres_row_table,
+    record_gateway,
     report_ratios,
     running_gateway,
     sqlite_insert_table,
@@ -267,14 +269,9 @@ async def run() -> dict[str, float]:
                 f"naive: fetch(1) -> INSERT -> ack (first {NAIVE_MESSAGES})", "naive_pg_per_s",
                 naive_rate(client, table), figures,
             )  # fmt: skip
-        for dialect, short in (("postgresql", "pg"), ("sqlite", "sqlite")):
+        for dialect in DIALECTS:
             gateway = await gateway_figures(client, dialect)
-            figures[f"gateway_{short}_per_s"] = gateway.per_s
-            figures[f"gateway_{short}_p50_ms"] = gateway.p50_ms
-            figures[f"gateway_{short}_p99_ms"] = gateway.p99_ms
-            report(f"gateway: nats jetstream -> jobs on {dialect}", gateway.per_s, "msg/s")
-            report(f"gateway {dialect}: publish -> committed job p50", gateway.p50_ms, "ms")
-            report(f"gateway {dialect}: publish -> committed job p99", gateway.p99_ms, "ms")
+            record_gateway("nats jetstream", dialect, gateway, figures)
     report_ratios(figures)
     return figures
 
