@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from gateway.errors import DatabaseUnavailable
+from gateway.errors import DatabaseUnavailable, StoreError
 from gateway.store.notify import CHANNELS, Broadcaster
 from gateway.store.queries import load_queries, named_sql
 from gateway.store.values import Json, Row, json_bytes
@@ -185,8 +185,11 @@ class PostgresStore:
 
     async def write(self, query: str, **params: Any) -> list[Row]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(named_sql(self._queries, query), params)
-            return await cursor.fetchall() if cursor.description else []
+            try:
+                cursor = await conn.execute(named_sql(self._queries, query), params)
+                return await cursor.fetchall() if cursor.description else []
+            except psycopg.DatabaseError as exc:
+                raise StoreError(f"PostgreSQL write failed: {exc}") from exc
 
     async def _listen(self) -> None:
         """Forward NOTIFYs to the broadcaster, reconnecting with a capped backoff."""

@@ -1,15 +1,15 @@
-"""The embedded SQLite store: one process, one writer, WAL mode."""
+"""The embedded SQLite store: one connection in the gateway's process (aiosqlite's thread), WAL
+mode, transactions one at a time; `write` runs in the writer process (`sqlite_writer.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,54 +19,18 @@ from gateway.errors import ConfigError, DatabaseUnavailable, StoreError
 from gateway.store.file_mode import make_database_private
 from gateway.store.notify import Broadcaster
 from gateway.store.queries import load_queries, named_sql
-from gateway.store.values import Json, Row, json_bytes, utc_now
+from gateway.store.sqlite_connection import (
+    PRAGMAS,
+    format_timestamp,
+    split_statements,
+    sql_functions,
+    to_json,
+)
+from gateway.store.sqlite_writer import WriterProcess
+from gateway.store.values import Row
 
 if TYPE_CHECKING:
     from gateway.secrets.keeper import SecretKeeper
-from gateway.token_text import token_hash
-
-
-def format_timestamp(moment: datetime) -> str:
-    """One fixed-width text form, so that timestamps compare correctly as strings."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
-def _now_plus(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return format_timestamp(utc_now() + timedelta(seconds=seconds))
-
-
-def _to_json(value: Any) -> str:
-    # UUIDs and timestamps inside lists (ids = ANY(...)) travel as their text.
-    return json_bytes(value, default=_json_text).decode()
-
-
-def _json_text(value: Any) -> str:
-    return format_timestamp(value) if isinstance(value, datetime) else str(value)
-
-
-def _register_types() -> None:
-    # Declared column types in the SQLite schema select these converters.
-    sqlite3.register_adapter(dict, _to_json)
-    sqlite3.register_adapter(list, _to_json)
-    sqlite3.register_adapter(Json, lambda value: _to_json(value.value))
-    sqlite3.register_adapter(uuid.UUID, str)
-    sqlite3.register_adapter(datetime, format_timestamp)
-    sqlite3.register_converter("TIMESTAMPTZ", lambda raw: datetime.fromisoformat(raw.decode()))
-    sqlite3.register_converter("JSONB", json.loads)
-    sqlite3.register_converter("JSONB_ARRAY", json.loads)
-    sqlite3.register_converter("TEXT_ARRAY", json.loads)
-    sqlite3.register_converter(
-        "UUID_ARRAY", lambda raw: [uuid.UUID(item) for item in json.loads(raw)]
-    )
-    sqlite3.register_converter("UUID", lambda raw: uuid.UUID(raw.decode()))
-    sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
-
-
-_register_types()
 
 
 def sqlite_path(url: str) -> str:
@@ -75,41 +39,6 @@ def sqlite_path(url: str) -> str:
     if not rest.startswith("/"):
         raise ConfigError(f"bad SQLite URL {url!r}: write sqlite:///gateway.db")
     return rest[1:] or ":memory:"
-
-
-def split_statements(sql: str) -> list[str]:
-    """The statements of a script, in order (a statement ends with a line ending in `;`, or
-    with the script)."""
-    statements: list[str] = []
-    statement = ""
-    for line in sql.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            statements.append(statement)
-            statement = ""
-    if any(part.strip() and not part.strip().startswith("--") for part in statement.splitlines()):
-        if not sqlite3.complete_statement(statement + ";"):
-            raise StoreError(f"incomplete SQL statement at the end of the script: {statement!r}")
-        statements.append(statement)
-    return statements
-
-
-def _write_in_thread(
-    conn: sqlite3.Connection, statements: list[str], params: dict[str, Any]
-) -> list[sqlite3.Row]:
-    """Run `statements` as one transaction, on the connection's own thread; the last one's
-    rows."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        *leading, last = statements
-        for statement in leading:
-            conn.execute(statement, params)
-        rows = conn.execute(last, params).fetchall()
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return rows
 
 
 class SqliteTransaction:
@@ -164,7 +93,7 @@ class SqliteTransaction:
         if isinstance(value, uuid.UUID):
             return str(value)
         if isinstance(value, list | tuple):
-            return _to_json(list(value))
+            return to_json(list(value))
         return value
 
     async def copy_fields(
@@ -197,8 +126,9 @@ class SqliteStore:
 
     dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, writer: WriterProcess | None = None) -> None:
         self._conn = conn
+        self._writer = writer
         self._lock = asyncio.Lock()
         self._queries = dict(load_queries(self.dialect))
         self._statements: dict[str, list[str]] = {}
@@ -225,25 +155,20 @@ class SqliteStore:
                 target, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None
             )
             conn.row_factory = sqlite3.Row
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                "PRAGMA foreign_keys=ON",
-                "PRAGMA busy_timeout=5000",
-            ):
+            for pragma in PRAGMAS:
                 await conn.execute(pragma)
-            functions: dict[str, tuple[int, Callable[..., Any]]] = {
-                "now": (0, lambda: format_timestamp(utc_now())),
-                "gw_now_plus": (1, _now_plus),
-                "gw_sha256": (1, token_hash),
-            }
-            for name, (arity, function) in functions.items():
+            for name, (arity, function) in sql_functions().items():
                 await conn.create_function(name, arity, function)
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open {url}: {exc}") from None
-        store = cls(conn)
+        store = cls(conn, None if target == ":memory:" else WriterProcess(target))
         await conn.create_function("pg_notify", 2, store._note)
         return store
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process id of the writer process while it runs (`sqlite_writer.py`)."""
+        return None if self._writer is None else self._writer.pid
 
     def _note(self, channel: str, payload: str) -> None:
         # Called in aiosqlite's thread while the event loop awaits the statement.
@@ -271,27 +196,24 @@ class SqliteStore:
             self.notifications.publish(channel, payload)
 
     async def write(self, query: str, **params: Any) -> list[Row]:
+        # A database file is written by the writer process (`sqlite_writer.py`), its rows as
+        # SQLite holds them; an in-memory one, which no other process can open, here.
+        if self._writer is not None:
+            rows, notes = await self._writer.write(query, params)
+            for channel, payload in notes:
+                self.notifications.publish(channel, payload)
+            return rows
         statements = self._statements.get(query)
         if statements is None:
             statements = self._statements[query] = split_statements(named_sql(self._queries, query))
-        async with self._lock:
-            # One hand-over to aiosqlite's thread for the whole transaction, not one per
-            # statement: each costs a wake-up of the thread and of the event loop.
-            # (A cancelled caller leaves it to finish there, committed or rolled back whole.)
-            raw: sqlite3.Connection = self._conn._conn
-            run_in_thread: Callable[..., Awaitable[list[sqlite3.Row]]] = self._conn._execute
-            try:
-                rows = await run_in_thread(_write_in_thread, raw, statements, params)
-            except BaseException as exc:
-                self._noted.clear()
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite transaction failed: {exc}") from exc
-                raise
-            committed = list(self._noted)
-            self._noted.clear()
-        for channel, payload in committed:
-            self.notifications.publish(channel, payload)
-        return [dict(row) for row in rows]
+        *leading, last = statements
+        async with self.transaction():
+            for statement in leading:
+                await (await self._conn.execute(statement, params)).close()
+            cursor = await self._conn.execute(last, params)
+            rows = [dict(row) for row in await cursor.fetchall()]
+            await cursor.close()
+        return rows
 
     async def _rollback(self) -> None:
         # No transaction may be open any more (it never began, or it committed).
@@ -301,4 +223,6 @@ class SqliteStore:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._writer is not None:
+                await self._writer.close()
             await self._conn.close()
