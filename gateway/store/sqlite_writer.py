@@ -19,8 +19,8 @@ write after it died (its writes in flight fail), and stopped when its stdin clos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 import sqlite3
 import struct
 import sys
@@ -184,5 +184,7 @@ def serve(path: str, requests: BinaryIO, replies: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+    # A Ctrl-C reaches the whole process group: the child ends when the gateway closes its
+    # stdin, after the writes in flight, not before.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
