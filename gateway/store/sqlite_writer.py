@@ -75,7 +75,11 @@ class WriterProcess:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         # Queued and written without an await in between: replies come in this order.
         self._waiting.append(answer)
-        process.stdin.write(_LENGTH.pack(len(frame)) + frame)
+        try:
+            process.stdin.write(_LENGTH.pack(len(frame)) + frame)
+        except (OSError, RuntimeError) as exc:
+            self._waiting.remove(answer)
+            raise StoreError(f"the SQLite writer process cannot be reached: {exc}") from exc
         reply = await answer
         if "error" in reply:
             raise StoreError(f"SQLite transaction failed: {reply['error']}")
