@@ -14,7 +14,7 @@ on (or re-fetched from the committed offsets) and their next reader delivers the
 
 A trigger with `auto_commit` false commits nothing on its own, as in Windmill: its offsets only
 move through `commit_offsets`. Its row's `reset_offset` rewinds the group to the beginning of
-every assigned partition, once per claimed lease.
+every assigned partition once: the flag is cleared in the row when the rewind is committed.
 
 Helpers for the management API and the trigger status, each on a short-lived client that does
 not join the group: `consumer_lag`, `commit_offsets`, `reset_offsets`. A broker accepts their
@@ -47,7 +47,7 @@ from gateway.listeners.kafka_config import (
 )
 from gateway.listeners.lease import Lease, TriggerRef
 from gateway.resources import resource_value
-from gateway.store import Store
+from gateway.store import Store, execute
 from gateway.triggers.event import Event
 
 logger = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ class KafkaListener:
         except Exception as exc:
             self._failure = exc
             return
-        self._resets.applied(self._lease)
+        await self._resets.applied(self._lease)
         logger.info(
             "kafka trigger %s: offsets reset to the beginning: %s",
             self._lease.trigger,
@@ -296,27 +296,53 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class OffsetResets:
-    """Which leases have applied their row's `reset_offset`: once per claim, not per reconnect.
+    """Applies a row's `reset_offset` once: the flag is cleared in the row (`clear`) once the
+    rewind is committed, and, should that fail, not applied again under the same claim.
 
     A claim makes a new `Lease`, and every connection attempt under it gets the same object.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clear: Callable[[Lease], Awaitable[object]] | None = None) -> None:
         self._applied: dict[TriggerRef, Lease] = {}
+        self._clear = clear
 
     def pending(self, lease: Lease) -> bool:
         """Whether the lease's row asks for a reset not yet applied under this lease."""
         return bool(lease.row.get("reset_offset")) and self._applied.get(lease.trigger) is not lease
 
-    def applied(self, lease: Lease) -> None:
-        """Record that the reset was committed under this lease."""
+    async def applied(self, lease: Lease) -> None:
+        """Record that the reset was committed under this lease, and clear the row's flag."""
         self._applied[lease.trigger] = lease
+        if self._clear is None:
+            return
+        try:
+            await self._clear(lease)
+        except Exception as exc:
+            logger.warning(
+                "kafka trigger %s: offsets reset, but its reset_offset flag could not be "
+                "cleared (the next claim resets them again): %s",
+                lease.trigger,
+                exc,
+                extra={"action": "reset_flag_not_cleared", "trigger": str(lease.trigger)},
+            )
+
+
+async def clear_reset_offset(store: Store, lease: Lease) -> None:
+    """Clear the `reset_offset` flag of the lease's row, while this instance holds it."""
+    trigger = lease.trigger
+    await execute(
+        store,
+        "clear_kafka_reset_offset",
+        workspace_id=trigger.workspace_id,
+        path=trigger.path,
+        server_id=lease.server_id,
+    )
 
 
 def listener_factory(store: Store, options: ConsumerOptions | None = None) -> ListenerFactory:
     """Builds Kafka listeners that read their resource from `store` when they connect."""
     chosen = options if options is not None else ConsumerOptions()
-    resets = OffsetResets()
+    resets = OffsetResets(partial(clear_reset_offset, store))
 
     def build(lease: Lease) -> KafkaListener:
         return KafkaListener(lease, partial(resource_value, store), chosen, resets)

@@ -18,6 +18,7 @@ from gateway.listeners.kafka import (
     reset_offsets,
 )
 from gateway.listeners.kafka_config import parse_resource
+from gateway.listeners.lease import Lease
 from gateway.store import Json, open_store
 from gateway.store.migrations import migrate
 from gateway.triggers.event import Event
@@ -150,14 +151,20 @@ async def test_records_not_acked_when_the_listener_closes_go_to_the_next_member(
     assert [e.dedup_key for e in again] == [e.dedup_key for e in unacked]
 
 
-async def test_reset_offset_rewinds_the_group_once_per_claimed_lease() -> None:
+async def test_reset_offset_rewinds_the_group_once_and_clears_the_flag() -> None:
     broker = await reachable_broker()
     topic = await broker.create_topic(partitions=1)
     group = unique("group")
     await broker.produce(topic, Message(b"m0"), Message(b"m1"))
     async with consuming(broker.listener(broker.lease([topic], group))) as stream:
         await stream.events(2)
-    lease, resets = broker.lease([topic], group, reset_offset=True), OffsetResets()
+    cleared: list[Lease] = []
+
+    async def clear(lease: Lease) -> None:
+        cleared.append(lease)
+
+    lease = broker.lease([topic], group, reset_offset=True)
+    resets = OffsetResets(clear)
 
     async with consuming(broker.listener(lease, resets)) as stream:
         rewound = await stream.events(2)
@@ -168,6 +175,7 @@ async def test_reset_offset_rewinds_the_group_once_per_claimed_lease() -> None:
 
     assert offsets(rewound) == [(0, 0), (0, 1)]
     assert offsets(carried_on) == [(0, 2)]
+    assert cleared == [lease]
 
 
 async def test_offsets_helpers_move_an_idle_group_and_refuse_a_running_one() -> None:
