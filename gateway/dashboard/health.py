@@ -1,31 +1,35 @@
-"""A trigger's health at a glance: one colour and a line saying why, from its row alone.
+"""A trigger's health at a glance: the state `observability.trigger_health` gives it (the API,
+the CLI and the alerts judge by the same), as a colour and a line saying why.
 
 grey    disabled
-red     an error reported by its listener, or enabled but held by no live instance (nobody holds
-        it for longer than the claim interval, or its holder stopped pinging)
-yellow  connecting, suspended (jobs are parked), or waiting for its first claim
+red     an error reported by its listener, or enabled but held by no live instance for longer
+        than the claim interval (never claimed since its edit, or its holder stopped pinging)
+yellow  connecting (waiting for a claim, or claimed and connecting), or suspended (jobs parked)
 green   held by a live instance that reports no error (or, for HTTP and email, enabled: every
         instance serves those, there is no lease)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
-from gateway.listeners.lease import CONNECTING
+from gateway.listeners.supervisor import LeaseTimings
+from gateway.observability.trigger_health import HealthState, age_s, health_state
 from gateway.store import Row
 
 Colour = Literal["green", "yellow", "red", "grey"]
 
-
-@dataclass(frozen=True, slots=True)
-class LeaseTimings:
-    """The lease settings a trigger's row is judged by."""
-
-    claim_interval_s: float
-    stale_after_s: float
+COLOURS: Final[Mapping[HealthState, Colour]] = {
+    HealthState.HEALTHY: "green",
+    HealthState.CONNECTING: "yellow",
+    HealthState.SUSPENDED: "yellow",
+    HealthState.ERROR: "red",
+    HealthState.UNHELD: "red",
+    HealthState.DISABLED: "grey",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +43,40 @@ class TriggerHealth:
 
 def trigger_health(row: Row, leased: bool, now: datetime, timings: LeaseTimings) -> TriggerHealth:
     """The health of the trigger `row` (a `list_<kind>_triggers` row) at `now`."""
-    mode = row["mode"]
-    if mode == "disabled":
-        return TriggerHealth("grey", "disabled", "disabled: its source is not consumed")
-    suspended = TriggerHealth(
-        "yellow", "suspended", "suspended: events are consumed, their jobs are parked"
+    holder = row["server_id"] if leased else None
+    ping_age = age_s(now, row["last_server_ping"]) if leased else None
+    error = row["error"] if leased else None
+    state = health_state(
+        leased=leased,
+        mode=row["mode"],
+        server_id=holder,
+        ping_age_s=ping_age,
+        edited_age_s=age_s(now, row["edited_at"]) or 0.0,
+        error=error,
+        timings=timings,
     )
-    if not leased:
-        return suspended if mode == "suspended" else TriggerHealth("green", "healthy", "served")
-    holder = row["server_id"]
-    ping = row["last_server_ping"]
-    ping_age = (now - ping).total_seconds() if ping is not None else None
-    if holder is None or ping_age is None:
-        waited = (now - row["edited_at"]).total_seconds()
-        if waited < timings.claim_interval_s:
-            return TriggerHealth("yellow", "waiting", "waiting for an instance to claim it")
-        return TriggerHealth("red", "unheld", "no instance holds it")
-    if ping_age > timings.stale_after_s:
-        return TriggerHealth("red", "unheld", f"{holder} stopped pinging it {ping_age:.0f} s ago")
-    error = row["error"]
-    if error == CONNECTING:
-        return TriggerHealth("yellow", "connecting", f"{holder} is connecting to its source")
-    if error:
-        return TriggerHealth("red", "error", error)
-    return suspended if mode == "suspended" else TriggerHealth("green", "healthy", "listening")
+    return TriggerHealth(COLOURS[state], state.value, _detail(state, holder, ping_age, error))
+
+
+def _detail(
+    state: HealthState, holder: str | None, ping_age: float | None, error: str | None
+) -> str:
+    """The sentence saying why the trigger is in `state`."""
+    live = holder is not None and ping_age is not None
+    match state:
+        case HealthState.DISABLED:
+            return "disabled: its source is not consumed"
+        case HealthState.SUSPENDED:
+            return "suspended: events are consumed, their jobs are parked"
+        case HealthState.ERROR:
+            return error or "its listener reports an error"
+        case HealthState.UNHELD if live:
+            return f"{holder} stopped pinging it {ping_age:.0f} s ago"
+        case HealthState.UNHELD:
+            return "no instance holds it"
+        case HealthState.CONNECTING if live:
+            return f"{holder} is connecting to its source"
+        case HealthState.CONNECTING:
+            return "waiting for an instance to claim it"
+        case _:
+            return "listening" if holder is not None else "served"

@@ -12,12 +12,13 @@ from starlette.responses import Response
 
 from gateway.dashboard.access import dashboard_caller
 from gateway.dashboard.activity import EventRate, JobActivity, TriggerKey, age_text, job_activity
-from gateway.dashboard.health import LeaseTimings, TriggerHealth, trigger_health
+from gateway.dashboard.health import TriggerHealth, trigger_health
 from gateway.dashboard.rendering import render
 from gateway.http_routes.api.auth import Caller, scope_allows
 from gateway.http_routes.api.context import store_of
 from gateway.http_routes.api.permissions import visible
 from gateway.jobs.read import MAX_PER_PAGE, JobFilter, list_jobs
+from gateway.listeners.supervisor import LeaseTimings
 from gateway.settings import Settings
 from gateway.store import Row, Store
 from gateway.store.trigger_tables import TRIGGER_TABLES
@@ -61,7 +62,7 @@ async def triggers_page(request: Request) -> Response:
     activity = job_activity(jobs, now, cut=cut)
     if cut:
         activity = await _with_older_last_events(store, caller.workspace_id, rows, activity)
-    timings = LeaseTimings(settings.lease_claim_interval_s, settings.lease_stale_after_s)
+    timings = LeaseTimings.from_settings(settings)
     lines = sorted(
         (_line(kind, row, now, timings, activity) for kind, row in rows),
         key=lambda line: (SEVERITY[line.health.colour], line.kind, line.path),
