@@ -93,7 +93,9 @@ async def test_the_writer_process_is_started_again_after_it_died(tmp_path: Path)
         assert await enqueue(store, script, [record(script)]) == 1
         assert isinstance(store, SqliteStore) and store.writer_pid is not None
         os.kill(store.writer_pid, signal.SIGKILL)
-        await asyncio.sleep(0.2)
+        async with asyncio.timeout(5):
+            while store.writer_pid is not None:
+                await asyncio.sleep(0.01)
 
         assert await enqueue(store, script, [record(script)]) == 1
     finally:
