@@ -1,7 +1,9 @@
 """In-process fan-out of notifications (job queued, job completed, routes changed, ...).
 
-On SQLite, committed transactions publish here directly. On PostgreSQL, a LISTEN connection
-forwards every NOTIFY of the known channels here, so other instances' commits arrive too.
+On SQLite, committed transactions publish here directly. On PostgreSQL, a committed transaction
+publishes here too, and a LISTEN connection forwards every NOTIFY of the known channels, so
+other instances' commits arrive as well (and this instance's own, a second time: a subscriber
+takes a notification as "look again", never as a count).
 """
 
 from __future__ import annotations

@@ -182,6 +182,10 @@ class PostgresStore:
                     "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
                     (list(channels), list(payloads)),
                 )
+        # Committed: this process hears of it at once, not only when the NOTIFY comes back
+        # through the LISTEN connection (a request right after a route edit must see it).
+        for channel, payload in tx.pending:
+            self.notifications.publish(channel, payload)
 
     async def write(self, query: str, **params: Any) -> list[Row]:
         async with self._pool.connection() as conn:
