@@ -22,6 +22,7 @@ from gateway.store.queries import load_queries, named_sql
 from gateway.store.sqlite_connection import (
     PRAGMAS,
     format_timestamp,
+    named_statements,
     split_statements,
     sql_functions,
     to_json,
@@ -131,7 +132,6 @@ class SqliteStore:
         self._writer = writer
         self._lock = asyncio.Lock()
         self._queries = dict(load_queries(self.dialect))
-        self._statements: dict[str, list[str]] = {}
         self.notifications = Broadcaster()
         self.secrets: SecretKeeper | None = None
         self._closed = False
@@ -203,10 +203,7 @@ class SqliteStore:
             for channel, payload in notes:
                 self.notifications.publish(channel, payload)
             return rows
-        statements = self._statements.get(query)
-        if statements is None:
-            statements = self._statements[query] = split_statements(named_sql(self._queries, query))
-        *leading, last = statements
+        *leading, last = named_statements(query)
         async with self.transaction():
             for statement in leading:
                 await (await self._conn.execute(statement, params)).close()

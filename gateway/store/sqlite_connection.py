@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Final
 
 from gateway.errors import StoreError
+from gateway.store.queries import load_queries, named_sql
 from gateway.store.values import Json, json_bytes, utc_now
 from gateway.token_text import token_hash
 
@@ -76,6 +78,12 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
+@cache
+def named_statements(query: str) -> tuple[str, ...]:
+    """The statements of the SQLite query called `query`, in order."""
+    return tuple(split_statements(named_sql(load_queries("sqlite"), query)))
+
+
 PRAGMAS: Final = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -95,7 +103,7 @@ def sql_functions() -> dict[str, tuple[int, Callable[..., Any]]]:
 
 
 def write_statements(
-    conn: sqlite3.Connection, statements: list[str], params: dict[str, Any]
+    conn: sqlite3.Connection, statements: Sequence[str], params: dict[str, Any]
 ) -> list[Any]:
     """Run `statements` as one transaction on `conn` (blocking); the last one's rows."""
     conn.execute("BEGIN IMMEDIATE")

@@ -32,11 +32,10 @@ from uuid import UUID
 import orjson
 
 from gateway.errors import StoreError
-from gateway.store.queries import load_queries, named_sql
 from gateway.store.sqlite_connection import (
     PRAGMAS,
     format_timestamp,
-    split_statements,
+    named_statements,
     sql_functions,
     to_json,
     write_statements,
@@ -168,15 +167,11 @@ def serve(path: str, requests: BinaryIO, replies: BinaryIO) -> None:
     for name, (arity, function) in sql_functions().items():
         conn.create_function(name, arity, function)
     conn.create_function("pg_notify", 2, lambda channel, payload: noted.append((channel, payload)))
-    queries = load_queries("sqlite")
-    statements: dict[str, list[str]] = {}
     while head := requests.read(_LENGTH.size):
         request = orjson.loads(requests.read(_LENGTH.unpack(head)[0]))
-        query = request["query"]
         try:
-            if query not in statements:
-                statements[query] = split_statements(named_sql(queries, query))
-            rows = write_statements(conn, statements[query], request["params"])
+            statements = named_statements(request["query"])
+            rows = write_statements(conn, statements, request["params"])
             reply: dict[str, Any] = {"rows": [dict(row) for row in rows], "notes": noted}
         except (sqlite3.Error, StoreError) as exc:
             reply = {"error": str(exc)}
