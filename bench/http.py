@@ -58,6 +58,7 @@ from bench.common import (
     with_database,
 )
 from gateway.http_routes.routes import route_path_key, routes_changed
+from gateway.http_routes.server import server_config as gateway_server_config
 from gateway.runtime import Gateway
 from gateway.scripts import ScriptDraft, save_script
 from gateway.settings import Settings
@@ -96,10 +97,8 @@ class BenchmarkFailed(Exception):
 
 
 def server_config(app: ASGIApp) -> uvicorn.Config:
-    """The uvicorn settings every server of the benchmark runs with."""
-    return uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
-    )
+    """The uvicorn settings every server of the benchmark runs with: the gateway's own."""
+    return gateway_server_config(app, "127.0.0.1", 0)
 
 
 async def accepted(request: Request) -> Response:

@@ -16,6 +16,7 @@ from gateway.errors import ConfigError
 from gateway.executor.worker import Executor
 from gateway.flows.expressions import configure as configure_expressions
 from gateway.http_routes.app import create_app
+from gateway.http_routes.server import server_config
 from gateway.listeners.registry import listener_factories
 from gateway.listeners.sql_lease_store import SqlLeaseStore
 from gateway.listeners.supervisor import LeaseSupervisor, LeaseTimings
@@ -154,14 +155,7 @@ class Gateway:
             self.smtp = None
 
     async def _start_http(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
+        config = server_config(self.app, self.settings.http_host, self.settings.http_port)
         self._server = _EmbeddedServer(config)
         self._server_task = asyncio.create_task(self._serve(), name="http:serve")
         while not self._server.started:

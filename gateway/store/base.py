@@ -64,9 +64,12 @@ class CopyingTransaction(Transaction, Protocol):
 
 class Store(Protocol):
     """A database behind named queries; `dialect` is "sqlite" or "postgresql"; `secrets`
-    seals and opens secret values (None until the master key is loaded)."""
+    seals and opens secret values (None until the master key is loaded); `writes_in_flight` is
+    how many `write` calls a caller batching its writes (group commit) should keep going at
+    once."""
 
     dialect: str
+    writes_in_flight: int
     notifications: Broadcaster
     secrets: SecretKeeper | None
 

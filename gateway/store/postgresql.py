@@ -133,6 +133,10 @@ class PostgresStore:
     """The PostgreSQL store, shared by many gateway instances."""
 
     dialect = "postgresql"
+    writes_in_flight = 1
+    """Batches are written one at a time: a second write in flight would hide a round trip but
+    halve the batches, and each costs the server and the instance about the same whatever its
+    size."""
 
     def __init__(self, url: str, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
         self._url = url

@@ -135,6 +135,9 @@ class SqliteStore:
         self.notifications = Broadcaster()
         self.secrets: SecretKeeper | None = None
         self._closed = False
+        # The writer process runs writes one after the other: with a second one waiting in its
+        # pipe, it starts that one as soon as it committed the first.
+        self.writes_in_flight = 1 if writer is None else 2
         # What `pg_notify()` in the open transaction's statements asked to publish.
         self._noted: list[tuple[str, str]] = []
 

@@ -1,28 +1,30 @@
 """Route jobs written in one statement, pinned to the script version the instance resolved last.
 
 A route's script is resolved (its latest version, read from the database) once, then kept per
-(workspace, path) in `LatestScripts`. A batch of plain script jobs (no retry policy, no error
-handler, no idempotency key) is written by `insert_pinned` as one statement committed alone
-(`Store.write`, a single round trip on PostgreSQL): it checks that every pinned version is still
-the latest of its path and writes nothing when one is not (a new deployment, an archived or
-deleted script); else it writes the job rows, their queue rows and the executors' wake-up. The
-caller then resolves again, so a job runs the version that was the latest when it was committed,
-exactly as when the script is read for every batch. This saves the two script reads a batch made
-(the latest version, then that version by its hash in `enqueue`) and the transaction's BEGIN and
-COMMIT exchanges.
+(workspace, path) in `LatestScripts`. The plain script jobs (no retry policy, no error handler,
+no idempotency key) of one route target in a batch are written by `insert_pinned` as one
+statement committed alone (`Store.write`, a single round trip on PostgreSQL): the columns they
+share are sent once, as a template, and each job adds only its id, creator and args. The
+statement checks that the pinned version is still the latest of its path and writes nothing when
+it is not (a new deployment, an archived or deleted script); else it writes the job rows, their
+queue rows and the executors' wake-up. The caller then resolves again, so a job runs the
+version that was the latest when it was committed, exactly as when the script is read for every
+batch. This saves the two script reads a batch made (the latest version, then that version by
+its hash in `enqueue`) and the transaction's BEGIN and COMMIT exchanges.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.jobs.enqueue import job_record
 from gateway.jobs.job_ids import new_job_ids
-from gateway.jobs.model import Enqueued, NewJob
+from gateway.jobs.model import Enqueued
 from gateway.store import Json, Store
 from gateway.store.notify import JOBS_QUEUED
-from gateway.triggers.runnables import Runnable
+from gateway.triggers.runnables import Runnable, TriggerTarget
 
 
 class LatestScripts:
@@ -53,41 +55,35 @@ class LatestScripts:
         self._runnables.pop((workspace_id, path), None)
 
 
-def is_plain(job: NewJob) -> bool:
-    """Whether `job` is one row per table: no dedup key, no wrapper flow, not a flow run."""
-    return (
-        job.dedup_key is None
-        and job.retry is None
-        and job.error_handler is None
-        and job.flow_value is None
-    )
+def is_plain(target: TriggerTarget) -> bool:
+    """Whether the jobs of `target` are one row per table: a script run without a retry
+    policy (its wrapper flow) or an error handler. A job with an idempotency key is not plain
+    either: its key is claimed first."""
+    return not target.is_flow and target.retry is None and target.error_handler is None
 
 
 async def insert_pinned(
-    store: Store, jobs: Sequence[NewJob], runnables: Sequence[Runnable]
+    store: Store,
+    target: TriggerTarget,
+    runnable: Runnable,
+    jobs: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> list[Enqueued] | None:
-    """Enqueue plain `jobs`, each running its runnable's script version, as a transaction of
-    their own; None, with nothing written, when one of those versions is no longer the latest
-    of its path."""
+    """Enqueue a plain job of `target` running `runnable`'s script version for each
+    `(created_by, args)` of `jobs`, as a transaction of their own; None, with nothing written,
+    when that version is no longer the latest of its path."""
     ids = new_job_ids(len(jobs))
-    records = [
-        job_record(job_id, job, runnable.script)
-        for job_id, job, runnable in zip(ids, jobs, runnables, strict=True)
-    ]
-    pins = {
-        (r.script.workspace_id, r.script.path): {
-            "workspace_id": r.script.workspace_id,
-            "path": r.script.path,
-            "hash": r.script.hash,
-        }
-        for r in runnables
-    }
+    texts = [str(job_id) for job_id in ids]
+    # What the jobs share, once: the template's own id, creator and args are not read.
+    template = job_record(ids[0], target.job_template(runnable), runnable.script)
     (outcome,) = await store.write(
         "enqueue_pinned_jobs",
-        jobs=Json(records),
-        pins=Json(list(pins.values())),
+        template=Json(template),
+        jobs=Json(
+            [[text, creator, args] for text, (creator, args) in zip(texts, jobs, strict=True)]
+        ),
+        ids=Json(texts),
         channel=JOBS_QUEUED,
     )
-    if outcome["written"] != len(records):
+    if outcome["written"] != len(jobs):
         return None
     return [Enqueued(job_id, created=True) for job_id in ids]

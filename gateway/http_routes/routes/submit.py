@@ -6,26 +6,29 @@ trigger's retry policy and error handler, or the trigger's flow (latest version,
 `trigger_kind` is `http` and `trigger` the trigger's path. An `Idempotency-Key` becomes the
 job's dedup key, so a retried request gets the first job.
 
-Group commit: a request's job joins the batch of the next transaction, and the request is
-answered once that transaction committed. One transaction runs at a time; the requests that
-arrive while it runs form the next batch, so a busy instance commits many jobs per transaction
-while a quiet one commits each at once. (A second transaction in flight would hide a round trip,
-but halve the batches: every batch costs the same few statements and wake-ups whatever its size,
-and on a busy instance that CPU is what limits the rate.) A batch
-whose transaction fails is retried job by job, so that one request's bad job (args the database
-refuses) fails that request alone.
+Group commit: a request's job joins the batch of the next write, and the request is answered
+once that write committed. The requests that arrive while a write runs form the next batch, so a
+busy instance commits many jobs per write while a quiet one commits each at once. The store says
+how many writes are worth having in flight (`Store.writes_in_flight`): on PostgreSQL one (a
+second would hide a round trip but halve the batches, and every batch costs the same few
+statements and wake-ups whatever its size: on a busy instance that CPU is what limits the rate);
+on SQLite two, so that its writer process has the next batch at hand when it ends one. A write
+that fails is retried job by job, so that one request's bad job (args the database refuses)
+fails that request alone.
 
-A batch of plain script jobs whose scripts were resolved before is written without reading the
-scripts again: the statement writing the jobs checks that each is still the latest version
-(`pinned_jobs.py`); any other batch resolves its scripts and flows, and is enqueued as usual.
+In a batch, the plain script jobs (`pinned_jobs.is_plain`) of each route target whose script was
+resolved before are written together without reading the script again: the statement writing
+them checks that it is still the latest version (`pinned_jobs.py`). Every other request of the
+batch resolves its script or flow and is enqueued as usual, in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from gateway.errors import NotFound
 from gateway.http_routes.routes.body import ParsedBody
@@ -79,29 +82,28 @@ class _Request:
     dedup_key: str | None
     answer: asyncio.Future[Enqueued]
 
+    @property
+    def is_plain(self) -> bool:
+        """Whether the job of this request may be written by `insert_pinned`."""
+        return self.dedup_key is None and is_plain(self.target)
+
+    def args(self, runnable: Runnable | FlowRunnable) -> dict[str, Any]:
+        """The args of this request's job running `runnable`."""
+        wrap_body = bool(self.route.row["wrap_body"])
+        return build_http_args(self.body, self.info, runnable.shape, wrap_body=wrap_body)
+
     def job(self, runnable: Runnable | FlowRunnable) -> NewJob:
         """The job of this request."""
-        target = self.target
-        return NewJob(
-            workspace_id=self.route.trigger.workspace_id,
-            args=build_http_args(
-                self.body, self.info, runnable.shape, wrap_body=bool(self.route.row["wrap_body"])
-            ),
-            permissioned_as=target.permissioned_as,
-            permissioned_as_email=target.email,
+        return dataclasses.replace(
+            self.target.job_template(runnable),
+            args=self.args(runnable),
             created_by=self.created_by,
-            runnable_path=runnable.path,
-            script_hash=runnable.script_hash,
-            flow_value=runnable.flow_value,
-            flow_version=runnable.flow_version,
-            trigger=self.route.trigger.path,
-            trigger_kind="http",
-            retry=None if target.is_flow else target.retry,
-            error_handler=None if target.is_flow else target.error_handler,
             dedup_key=self.dedup_key,
-            apply_preprocessor=runnable.shape.has_preprocessor,
-            suspended=target.suspended,
         )
+
+
+_Group = tuple[Runnable | None, list[_Request]]
+"""Requests written together: the plain jobs of one target with its known script, or others."""
 
 
 class RouteJobs:
@@ -115,7 +117,7 @@ class RouteJobs:
         self._latest = LatestScripts()
         self._max_batch = max_batch
         self._waiting: list[_Request] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committers: set[asyncio.Task[None]] = set()
 
     async def submit(
         self,
@@ -134,14 +136,14 @@ class RouteJobs:
         key = dedup_key(route.trigger, idempotency_key)
         answer: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(route, target, body, info, created_by, key, answer))
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
+        if len(self._committers) < self._store.writes_in_flight:
+            committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
+            self._committers.add(committer)
         return await answer
 
     async def close(self) -> None:
         """Wait for the jobs being committed."""
-        if self._committer is not None:
-            await asyncio.gather(self._committer, return_exceptions=True)
+        await asyncio.gather(*self._committers, return_exceptions=True)
 
     async def _commit_waiting(self) -> None:
         """Commit batches of the waiting requests until none is left."""
@@ -150,7 +152,8 @@ class RouteJobs:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 try:
-                    await self._commit_batch(batch)
+                    groups = self._groups(batch)
+                    await asyncio.gather(*(self._commit_group(*group) for group in groups))
                 except BaseException:
                     # Cancelled: the loop is closing, nobody may wait forever.
                     for request in [*batch, *self._waiting]:
@@ -159,39 +162,65 @@ class RouteJobs:
                     raise
         finally:
             # Gone now, not by a done callback that runs later: a request queued in between
-            # would otherwise find a committer that is no more and wait forever.
-            self._committer = None
+            # would otherwise find no committer to take it, and wait forever.
+            current = asyncio.current_task()
+            assert current is not None
+            self._committers.discard(current)
 
-    async def _commit_batch(self, batch: list[_Request]) -> None:
-        """Commit `batch` in one transaction, or, when that fails, each of its jobs alone."""
+    def _groups(self, batch: list[_Request]) -> list[_Group]:
+        """`batch` in groups written apart: the plain jobs of each target whose script is known,
+        with that script, and every other request in one more group."""
+        plain: dict[TriggerTarget, _Group] = {}
+        others: list[_Request] = []
+        for request in batch:
+            if not request.is_plain:
+                others.append(request)
+                continue
+            target = request.target
+            if target not in plain:
+                workspace_id, path = target.trigger.workspace_id, target.script_path
+                plain[target] = (self._latest.get(workspace_id, path), [])
+            runnable, requests = plain[target]
+            (others if runnable is None else requests).append(request)
+        groups = [group for group in plain.values() if group[0] is not None]
+        return [*groups, (None, others)] if others else groups
+
+    async def _commit_group(self, known: Runnable | None, group: list[_Request]) -> None:
+        """Commit `group` in one write, or, when that fails, each of its jobs alone."""
         try:
-            outcomes = await self._commit(batch)
+            outcomes = await self._commit(known, group)
         except Exception as exc:
-            if len(batch) == 1:
-                _answer(batch[0], exc)
+            if len(group) == 1:
+                _answer(group[0], exc)
                 return
             logger.warning(
                 "a group commit of %d route jobs failed (%s); committing them one by one",
-                len(batch),
+                len(group),
                 exc,
                 extra={"action": "group_commit_split"},
             )
-            for request in batch:
-                await self._commit_batch([request])
+            for request in group:
+                await self._commit_group(known, [request])
             return
-        for request, outcome in zip(batch, outcomes, strict=True):
+        for request, outcome in zip(group, outcomes, strict=True):
             _answer(request, outcome)
 
-    async def _commit(self, batch: list[_Request]) -> list[Enqueued | RequestRefused]:
-        """One transaction for the jobs of `batch`; each request's outcome, in order."""
-        pinned = await self._commit_pinned(batch)
-        if pinned is not None:
-            return list(pinned)
+    async def _commit(
+        self, known: Runnable | None, group: list[_Request]
+    ) -> list[Enqueued | RequestRefused]:
+        """One write for the jobs of `group`; each request's outcome, in order. The plain jobs
+        of one target whose script is `known` are written without reading it again
+        (`pinned_jobs.py`), unless it changed since."""
+        if known is not None:
+            created = [(request.created_by, request.args(known)) for request in group]
+            pinned = await insert_pinned(self._store, group[0].target, known, created)
+            if pinned is not None:
+                return list(pinned)
         async with self._store.transaction() as tx:
             runnables: dict[tuple[str, str, bool], Runnable | FlowRunnable | NotFound] = {}
             refused: dict[int, RequestRefused] = {}
             jobs: list[NewJob] = []
-            for index, request in enumerate(batch):
+            for index, request in enumerate(group):
                 runnable = await self._runnable(tx, request, runnables)
                 if isinstance(runnable, NotFound):
                     refused[index] = RequestRefused(404, str(runnable))
@@ -199,25 +228,7 @@ class RouteJobs:
                     jobs.append(request.job(runnable))
             scripts = [known.script for known in runnables.values() if isinstance(known, Runnable)]
             queued = iter(await enqueue(tx, jobs, scripts))
-        return [refused.get(index) or next(queued) for index in range(len(batch))]
-
-    async def _commit_pinned(self, batch: list[_Request]) -> list[Enqueued] | None:
-        """The batch written without reading its scripts, when its jobs are plain and their
-        scripts known (`pinned_jobs.py`); None, with nothing written, when they are not or a
-        script changed since."""
-        runnables: list[Runnable] = []
-        for request in batch:
-            target = request.target
-            if target.is_flow or request.dedup_key is not None:
-                return None
-            runnable = self._latest.get(request.route.trigger.workspace_id, target.script_path)
-            if runnable is None:
-                return None
-            runnables.append(runnable)
-        jobs = [request.job(runnable) for request, runnable in zip(batch, runnables, strict=True)]
-        if not all(is_plain(job) for job in jobs):
-            return None
-        return await insert_pinned(self._store, jobs, runnables)
+        return [refused.get(index) or next(queued) for index in range(len(group))]
 
     async def _runnable(
         self,

@@ -19,6 +19,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from gateway.http_routes.routes import RouteEndpoint, RouteOptions, route_path_key, routes_changed
+from gateway.http_routes.server import server_config
 from gateway.runtime import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
@@ -131,8 +132,8 @@ class _Server(uvicorn.Server):
 
 @asynccontextmanager
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` on a free loopback port; its base URL."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off"))
+    """Serve `app` on a free loopback port, as the gateway serves it; its base URL."""
+    server = _Server(server_config(app, "127.0.0.1", 0))
     task = asyncio.create_task(server.serve(), name="test:uvicorn")
     try:
         while not server.started:

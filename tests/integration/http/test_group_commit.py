@@ -1,5 +1,6 @@
 """Group commit of route jobs, walked step by step on a real store: concurrent requests share a
-transaction, each is answered once its job is committed, and one bad job fails alone."""
+write (those of one route to a known script; the others), each is answered once its job is
+committed, one bad job fails alone, and a store may take a second write while one runs."""
 
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ from ..support import WS, add_scripts
 from .conftest import add_route
 
 INFO = HttpRequestInfo(route="r", path="r", method="post", params={}, query={}, headers={})
-JOB_INSERTS = ("insert_jobs", "enqueue_pinned_jobs")
-"""The statements writing job rows: by script path, or pinned to a known script version."""
 
 
 def refuse_poison(query: str, params: dict[str, Any]) -> None:
     """Fail a job insert when a job's args hold `poison`, as a database refuses a value it
     cannot store."""
-    jobs = params["jobs"].value if query in JOB_INSERTS else []
-    if any("poison" in job["args"] for job in jobs):
+    if query == "insert_jobs":
+        args = [job["args"] for job in params["jobs"].value]
+    elif query == "enqueue_pinned_jobs":
+        args = [args for _, _, args in params["jobs"].value]
+    else:
+        args = []
+    if any("poison" in job_args for job_args in args):
         raise StoreError("the database refused a job")
 
 
@@ -60,13 +64,14 @@ class _RefusingTransaction:
 
 
 class GatedStore:
-    """The test store, committing one transaction at a time (as on SQLite); each transaction
-    waits at its start until the test opens its gate, unless `held` is off."""
+    """The test store, with `writes_in_flight` writes at once; each transaction waits at its
+    start until the test opens its gate, unless `held` is off."""
 
     dialect = "sqlite"
 
-    def __init__(self, store: Store, *, held: bool = True) -> None:
+    def __init__(self, store: Store, *, held: bool = True, writes_in_flight: int = 1) -> None:
         self._store = store
+        self.writes_in_flight = writes_in_flight
         self.notifications = store.notifications
         self.secrets = store.secrets
         self.held = held
@@ -97,10 +102,12 @@ class GatedStore:
 
 @pytest.fixture
 async def routes(store: Store) -> dict[str, HttpRoute]:
-    """Routes `echo` (to the echo script) and `gone` (to a script that does not exist)."""
+    """Routes `echo` and `echo_too` (to the echo script) and `gone` (to a script that does not
+    exist)."""
     await add_scripts(store, echo="def main(**kwargs):\n    return kwargs\n")
     paths = {
         "echo": await add_route(store, "echo", request_type="async"),
+        "echo_too": await add_route(store, "echo_too", request_type="async"),
         "gone": await add_route(store, "gone", script="missing", request_type="async"),
     }
     rows = await fetch_all(store, "http_routes_list_served")
@@ -186,4 +193,54 @@ async def test_a_request_queued_as_the_committer_stops_starts_the_next_commit(
     second = await asyncio.wait_for(_submit(jobs, routes["echo"], n=2), timeout=30)
 
     assert (await get_job(store, WS, second.job_id))["args"] == {"n": 2}
+    await jobs.close()
+
+
+async def test_with_two_writes_in_flight_a_request_does_not_wait_for_the_first(
+    store: Store, routes: dict[str, HttpRoute]
+) -> None:
+    gated = GatedStore(store, writes_in_flight=2)
+    jobs = RouteJobs(gated)
+
+    first = _submit(jobs, routes["echo"], n=1)
+    first_gate = await gated.gates.get()
+    # The first write is held; the next request starts a second one at once.
+    second = _submit(jobs, routes["echo"], n=2)
+    second_gate = await gated.gates.get()
+    second_gate.set()
+
+    assert (await _committed(store, second))["args"] == {"n": 2}
+    assert not first.done()
+    first_gate.set()
+    assert (await _committed(store, first))["args"] == {"n": 1}
+    await jobs.close()
+
+
+async def test_the_known_jobs_of_each_route_are_written_together_and_apart_from_others(
+    store: Store, routes: dict[str, HttpRoute]
+) -> None:
+    gated = GatedStore(store, held=False)
+    jobs = RouteJobs(gated)
+    await _submit(jobs, routes["echo"])  # the echo script is known from now on
+    await gated.gates.get()  # the gate that write passed, open
+    gated.held = True
+    first = _submit(jobs, routes["echo"])
+    first_gate = await gated.gates.get()
+    # While the first write is held, two routes to the known script get requests, and one
+    # request names a missing script.
+    echoes = [_submit(jobs, routes["echo"], n=n) for n in (1, 2)]
+    too, gone = _submit(jobs, routes["echo_too"], n=3), _submit(jobs, routes["gone"])
+    await asyncio.sleep(0)
+    first_gate.set()
+    await first
+
+    # The next batch is three writes: each route's jobs, and the request to be resolved.
+    for _ in range(3):
+        (await gated.gates.get()).set()
+    for task, route, n in ((echoes[0], "echo", 1), (echoes[1], "echo", 2), (too, "echo_too", 3)):
+        job = await _committed(store, task)
+        assert (job["trigger"], job["args"]) == (routes[route].trigger.path, {"n": n})
+    with pytest.raises(RequestRefused):
+        await gone
+    assert gated.transactions == 5
     await jobs.close()

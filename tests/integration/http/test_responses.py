@@ -203,14 +203,16 @@ async def test_a_retried_sync_request_gets_the_first_result(served: Served) -> N
 async def test_suspended_route_parks_the_job_and_answers_200_text(served: Served) -> None:
     path = await served.add_route("parked", request_type="sync", mode="suspended")
 
-    response = await served.client.post("/parked", json={"a": 1})
+    # The second job is written pinned to the script version the first request resolved.
+    for n in (1, 2):
+        response = await served.client.post("/parked", json={"a": n})
 
-    assert response.status_code == 200
-    assert response.text == (
-        f"Trigger {path} is in suspended mode, jobs are added to the queue but suspended"
-    )
-    [job] = await list_jobs(served.store, WS, JobFilter(trigger=path))
-    assert job["job_kind"] == "unassigned_script"
+        assert response.status_code == 200
+        assert response.text == (
+            f"Trigger {path} is in suspended mode, jobs are added to the queue but suspended"
+        )
+    jobs = await list_jobs(served.store, WS, JobFilter(trigger=path))
+    assert [job["job_kind"] for job in jobs] == ["unassigned_script"] * 2
 
 
 async def test_sync_sse_streams_updates_then_the_result(served: Served) -> None:

@@ -33,6 +33,7 @@ class CountingStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.dialect = store.dialect
+        self.writes_in_flight = store.writes_in_flight
         self.notifications = store.notifications
         self.secrets = store.secrets
         self.queries: list[str] = []

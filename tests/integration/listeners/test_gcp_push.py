@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.pubsub_v1 import types
 from starlette.applications import Starlette
 
+from gateway.http_routes.server import server_config
 from gateway.jobs.read import JobFilter, get_job, list_jobs
 from gateway.listeners.gcp import GcpOptions, PubSubClients, listener_factory
 from gateway.listeners.gcp_config import parse_resource
@@ -359,9 +360,7 @@ async def test_a_failing_store_answers_503_so_that_pubsub_retries(
 async def serving(app: Starlette) -> AsyncIterator[int]:
     """`app` on a loopback port; the port."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
     task = asyncio.create_task(server.serve(), name="test-push-server")
     try:
         while not server.started:

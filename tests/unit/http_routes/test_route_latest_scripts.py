@@ -1,5 +1,5 @@
 """`LatestScripts` keeps the last resolved version of each route script path, and `is_plain` says
-which jobs the pinned statement may write."""
+which targets' jobs the pinned statement may write."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from gateway.http_routes.routes.pinned_jobs import LatestScripts, is_plain
-from gateway.jobs.model import ErrorHandler, NewJob
+from gateway.jobs.model import ErrorHandler
 from gateway.jobs.retry import RetryPolicy
+from gateway.listeners.lease import TriggerRef
 from gateway.scripts import Script
 from gateway.triggers.args import RunnableShape
-from gateway.triggers.runnables import Runnable
+from gateway.triggers.runnables import Runnable, TriggerTarget
 
 
 def _runnable(path: str, version: int, workspace_id: str = "ws") -> Runnable:
@@ -28,13 +29,15 @@ def _runnable(path: str, version: int, workspace_id: str = "ws") -> Runnable:
     return Runnable(script, RunnableShape())
 
 
-JOB = NewJob(
-    workspace_id="ws",
-    args={},
+TARGET = TriggerTarget(
+    trigger=TriggerRef("http", "ws", "f/t/route"),
+    script_path="f/t/echo",
+    is_flow=False,
     permissioned_as="u/alice",
-    permissioned_as_email="alice@example.com",
-    created_by="HTTP-f/t/route",
-    runnable_path="f/t/echo",
+    email="alice@example.com",
+    retry=None,
+    error_handler=None,
+    suspended=False,
 )
 
 
@@ -73,10 +76,10 @@ def test_the_least_recently_used_path_goes_first_when_full() -> None:
     assert latest.get("ws", "f/t/new") is not None
 
 
-def test_only_jobs_without_key_wrapper_or_flow_are_plain() -> None:
-    assert is_plain(JOB)
-    assert not is_plain(replace(JOB, dedup_key="http:f/t/route:k"))
+def test_only_script_targets_without_wrapper_or_handler_are_plain() -> None:
+    assert is_plain(TARGET)
+    assert is_plain(replace(TARGET, suspended=True))
     retry = RetryPolicy.parse({"constant": {"attempts": 2, "seconds": 1}})
-    assert not is_plain(replace(JOB, retry=retry))
-    assert not is_plain(replace(JOB, error_handler=ErrorHandler("f/t/handler", {})))
-    assert not is_plain(replace(JOB, flow_value={"modules": []}))
+    assert not is_plain(replace(TARGET, retry=retry))
+    assert not is_plain(replace(TARGET, error_handler=ErrorHandler("f/t/handler", {})))
+    assert not is_plain(replace(TARGET, is_flow=True))

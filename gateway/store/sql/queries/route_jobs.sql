@@ -1,46 +1,46 @@
 -- The jobs of HTTP route requests, written by `Store.write` as a transaction of their own.
+--
+-- `enqueue_pinned_jobs` writes jobs that differ only in their id, creator and args: `:template`
+-- is a JSON job record (`gateway.jobs.enqueue.job_record`) holding every other column, `:jobs` a
+-- JSON array of `[id, created_by, args]`, `:ids` the JSON array of the same ids. Nothing is
+-- written when the template's script version (`runnable_id`) is no longer the latest of its path.
+-- It returns how many jobs were written, and wakes the executors on `:channel` when any was.
 
 -- name: enqueue_pinned_jobs (postgresql)
--- New plain jobs (JSON job records) with their queue rows, and a wake-up on :channel; none at all
--- when one of the script versions in `pins` is no longer the latest of its path. One statement:
--- one round trip. Returns how many jobs were written.
-WITH pins_hold AS (
-    SELECT NOT EXISTS (
-        SELECT 1
-        FROM jsonb_to_recordset(CAST(:pins AS jsonb)) AS p(workspace_id text, path text, hash bigint)
-        WHERE p.hash IS DISTINCT FROM (
-            SELECT s.hash FROM script s
-            WHERE s.workspace_id = p.workspace_id AND s.path = p.path
-              AND NOT s.archived AND NOT s.deleted
-            ORDER BY s.created_at DESC
-            LIMIT 1
-        )
-    ) AS hold
-), records AS (
-    SELECT r.*
-    FROM jsonb_to_recordset(CAST(:jobs AS jsonb)) AS r(
-        id uuid, raw_code text, tag text, workspace_id text, created_by text,
-        permissioned_as text, permissioned_as_email text, kind text, runnable_id bigint,
-        runnable_path text, script_lang text, trigger text, trigger_kind text, timeout integer,
-        priority smallint, preprocessed boolean, args jsonb, labels text[], delay_s float8
+-- One statement: one round trip.
+WITH template AS (
+    SELECT t.*
+    FROM jsonb_to_record(CAST(:template AS jsonb)) AS t(
+        tag text, workspace_id text, permissioned_as text, permissioned_as_email text, kind text,
+        runnable_id bigint, runnable_path text, script_lang text, trigger text, trigger_kind text,
+        timeout integer, priority smallint, preprocessed boolean, labels text[], delay_s float8
     )
-    WHERE (SELECT hold FROM pins_hold)
+    WHERE t.runnable_id IS NOT DISTINCT FROM (
+        SELECT s.hash FROM script s
+        WHERE s.workspace_id = t.workspace_id AND s.path = t.runnable_path
+          AND NOT s.archived AND NOT s.deleted
+        ORDER BY s.created_at DESC
+        LIMIT 1
+    )
+), records AS (
+    SELECT CAST(j ->> 0 AS uuid) AS id, j ->> 1 AS created_by, j -> 2 AS args
+    FROM jsonb_array_elements(CAST(:jobs AS jsonb)) AS j
 ), jobs AS (
     INSERT INTO v2_job (
-        id, created_at, raw_code, tag, workspace_id, created_by, permissioned_as,
-        permissioned_as_email, kind, runnable_id, runnable_path, script_lang, trigger,
-        trigger_kind, timeout, priority, preprocessed, args, labels
+        id, created_at, tag, workspace_id, created_by, permissioned_as, permissioned_as_email,
+        kind, runnable_id, runnable_path, script_lang, trigger, trigger_kind, timeout, priority,
+        preprocessed, args, labels
     )
-    SELECT id, now(), raw_code, tag, workspace_id, created_by, permissioned_as,
-           permissioned_as_email, CAST(kind AS job_kind), runnable_id, runnable_path,
-           CAST(script_lang AS script_lang), trigger, CAST(trigger_kind AS job_trigger_kind),
-           timeout, priority, preprocessed, args, labels
-    FROM records
+    SELECT r.id, now(), t.tag, t.workspace_id, r.created_by, t.permissioned_as,
+           t.permissioned_as_email, CAST(t.kind AS job_kind), t.runnable_id, t.runnable_path,
+           CAST(t.script_lang AS script_lang), t.trigger, CAST(t.trigger_kind AS job_trigger_kind),
+           t.timeout, t.priority, t.preprocessed, r.args, t.labels
+    FROM template t CROSS JOIN records r
     RETURNING id
 ), queued AS (
     INSERT INTO v2_job_queue (id, workspace_id, created_at, scheduled_for, running, tag, priority)
-    SELECT id, workspace_id, now(), gw_now_plus(delay_s), false, tag, priority
-    FROM records
+    SELECT r.id, t.workspace_id, now(), gw_now_plus(t.delay_s), false, t.tag, t.priority
+    FROM template t CROSS JOIN records r
     RETURNING id
 ), woken AS (
     SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
@@ -48,43 +48,38 @@ WITH pins_hold AS (
 SELECT (SELECT count(*) FROM jobs) AS written, (SELECT count(*) FROM woken) AS woken;
 
 -- name: enqueue_pinned_jobs (sqlite)
--- New plain jobs (JSON job records) with their queue rows, and a wake-up on :channel; none at all
--- when one of the script versions in `pins` is no longer the latest of its path. Returns how many
--- jobs were written. The clock (a Python function) is read once per statement, not per row: each
--- call takes the interpreter's lock from the event loop's thread.
+-- Each job's small array is parsed for its three values, the template's columns once per
+-- statement (constant expressions), and the clock (a Python function) is read once per statement
+-- too: the queue rows copy the job rows' time. The version check runs once: it is not correlated.
 INSERT INTO v2_job (
-    id, created_at, raw_code, tag, workspace_id, created_by, permissioned_as,
-    permissioned_as_email, kind, runnable_id, runnable_path, script_lang, trigger, trigger_kind,
-    timeout, priority, preprocessed, args, labels
+    id, created_at, tag, workspace_id, created_by, permissioned_as, permissioned_as_email, kind,
+    runnable_id, runnable_path, script_lang, trigger, trigger_kind, timeout, priority,
+    preprocessed, args, labels
 )
-SELECT json_extract(value, '$.id'), (SELECT now()), json_extract(value, '$.raw_code'),
-       json_extract(value, '$.tag'), json_extract(value, '$.workspace_id'),
-       json_extract(value, '$.created_by'), json_extract(value, '$.permissioned_as'),
-       json_extract(value, '$.permissioned_as_email'), json_extract(value, '$.kind'),
-       json_extract(value, '$.runnable_id'), json_extract(value, '$.runnable_path'),
-       json_extract(value, '$.script_lang'), json_extract(value, '$.trigger'),
-       json_extract(value, '$.trigger_kind'), json_extract(value, '$.timeout'),
-       json_extract(value, '$.priority'), json_extract(value, '$.preprocessed'),
-       json_extract(value, '$.args'), json_extract(value, '$.labels')
-FROM json_each(:jobs)
-WHERE NOT EXISTS (
-    SELECT 1
-    FROM json_each(:pins) AS p
-    WHERE json_extract(p.value, '$.hash') IS NOT (
-        SELECT s.hash FROM script s
-        WHERE s.workspace_id = json_extract(p.value, '$.workspace_id')
-          AND s.path = json_extract(p.value, '$.path')
-          AND NOT s.archived AND NOT s.deleted
-        ORDER BY s.created_at DESC
-        LIMIT 1
-    )
+SELECT json_extract(j.value, '$[0]'), (SELECT now()), json_extract(:template, '$.tag'),
+       json_extract(:template, '$.workspace_id'), json_extract(j.value, '$[1]'),
+       json_extract(:template, '$.permissioned_as'),
+       json_extract(:template, '$.permissioned_as_email'), json_extract(:template, '$.kind'),
+       json_extract(:template, '$.runnable_id'), json_extract(:template, '$.runnable_path'),
+       json_extract(:template, '$.script_lang'), json_extract(:template, '$.trigger'),
+       json_extract(:template, '$.trigger_kind'), json_extract(:template, '$.timeout'),
+       json_extract(:template, '$.priority'), json_extract(:template, '$.preprocessed'),
+       json_extract(j.value, '$[2]'), json_extract(:template, '$.labels')
+FROM json_each(:jobs) AS j
+WHERE json_extract(:template, '$.runnable_id') IS (
+    SELECT s.hash FROM script s
+    WHERE s.workspace_id = json_extract(:template, '$.workspace_id')
+      AND s.path = json_extract(:template, '$.runnable_path')
+      AND NOT s.archived AND NOT s.deleted
+    ORDER BY s.created_at DESC
+    LIMIT 1
 );
 INSERT INTO v2_job_queue (id, workspace_id, created_at, scheduled_for, running, tag, priority)
-SELECT json_extract(r.value, '$.id'), json_extract(r.value, '$.workspace_id'), (SELECT now()),
-       CASE WHEN json_extract(r.value, '$.delay_s') > 0
-            THEN gw_now_plus(json_extract(r.value, '$.delay_s')) ELSE (SELECT now()) END,
-       false, json_extract(r.value, '$.tag'), json_extract(r.value, '$.priority')
-FROM json_each(:jobs) AS r
-WHERE EXISTS (SELECT 1 FROM v2_job j WHERE j.id = json_extract(r.value, '$.id'));
+SELECT j.id, j.workspace_id, j.created_at,
+       CASE WHEN json_extract(:template, '$.delay_s') > 0
+            THEN (SELECT gw_now_plus(json_extract(:template, '$.delay_s'))) ELSE j.created_at END,
+       false, j.tag, j.priority
+FROM json_each(:ids) AS i
+JOIN v2_job j ON j.id = i.value;
 SELECT written, CASE WHEN written > 0 THEN pg_notify(:channel, '') END AS woken
 FROM (SELECT changes() AS written);
