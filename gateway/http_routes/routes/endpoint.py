@@ -357,9 +357,9 @@ def request_path(scope: Scope) -> tuple[str, list[str]]:
     """The request path after the mount point (decoded, without the trailing `/`), and its
     segments, each decoded on its own so that an encoded `/` stays inside its segment."""
     root = scope.get("root_path", "").rstrip("/")
-    root_parts = root.split("/")
     raw = scope.get("raw_path")
-    if raw is not None:
+    if raw is not None and b"%" in raw:  # else the decoded path is the raw one
+        root_parts = root.split("/")
         raw_parts = raw.decode("latin-1").split("/")
         if [unquote(part) for part in raw_parts[: len(root_parts)]] == root_parts:
             parts = [unquote(part) for part in raw_parts[len(root_parts) :]]

@@ -152,8 +152,11 @@ class RouteJobs:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 try:
-                    groups = self._groups(batch)
-                    await asyncio.gather(*(self._commit_group(*group) for group in groups))
+                    first, *others = self._groups(batch)
+                    if others:
+                        await asyncio.gather(*(self._commit_group(*g) for g in (first, *others)))
+                    else:
+                        await self._commit_group(*first)  # no task of its own: the usual case
                 except BaseException:
                     # Cancelled: the loop is closing, nobody may wait forever.
                     for request in [*batch, *self._waiting]:
