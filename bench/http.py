@@ -1,7 +1,8 @@
 """The HTTP benchmark: what an async route costs over a bare handler, and a sync route's latency.
 
 Three servers answer the same request (`POST /api/r/bench/hook`, body `{}`), each in its own
-process, all under the same uvicorn settings:
+process, all under the gateway's own uvicorn settings (`gateway/http_routes/server.py`: the HTTP
+parser uvicorn picks, each answer in one socket write):
 
 * `bare`: a Starlette handler that answers 202 and does nothing else;
 * `sqlite` and `postgresql`: the gateway's app with an `async` route whose every request
@@ -58,6 +59,7 @@ from bench.common import (
     with_database,
 )
 from gateway.http_routes.routes import route_path_key, routes_changed
+from gateway.http_routes.server import http_protocol
 from gateway.http_routes.server import server_config as gateway_server_config
 from gateway.runtime import Gateway
 from gateway.scripts import ScriptDraft, save_script
@@ -389,6 +391,7 @@ async def sync_latency() -> float:
 
 async def run() -> dict[str, float]:
     """Take every figure; the medians and the ratios to the bare handler."""
+    print(f"-- every server: uvicorn with {http_protocol().__name__}", flush=True)
     figures = await throughput()
     print(f"-- medians of {ROUNDS} rounds", flush=True)
     for short, label in (
