@@ -4,9 +4,9 @@ uvicorn writes a response's status line and headers as soon as the app starts it
 when the app sends it: two `send` calls on the socket for every answer with a body (an async
 route's job id, a sync route's result). On loopback and on a busy instance each call costs as much
 as the gateway's own work on the request, and the client is woken twice. `CoalescedWrites` holds
-what the protocol writes during one turn of the event loop and hands it to the socket at the end
-of that turn, in one call; a response streamed over many turns (server-sent events) still leaves
-at each turn.
+what the protocol writes during one turn of the event loop and hands it to the socket in one call
+at the loop's next turn (a callback scheduled with the first write); a response streamed over many
+turns (server-sent events) still leaves turn by turn.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class CoalescedWrites:
         self._pending: list[bytes] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Hold `data` until the end of this loop turn."""
+        """Hold `data` until the loop's next turn."""
         if not data:
             return
         if not self._pending:
