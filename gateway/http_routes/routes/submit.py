@@ -107,7 +107,7 @@ _Group = tuple[Runnable | None, list[_Request]]
 
 
 class RouteJobs:
-    """Enqueues the jobs of route requests, concurrent ones in one transaction."""
+    """Enqueues the jobs of route requests, concurrent ones written together (group commit)."""
 
     def __init__(
         self, store: Store, shapes: RunnableShapes | None = None, max_batch: int = MAX_BATCH
