@@ -229,7 +229,7 @@ class RouteJobs:
                     refused[index] = RequestRefused(404, str(runnable))
                 else:
                     jobs.append(request.job(runnable))
-            scripts = [known.script for known in runnables.values() if isinstance(known, Runnable)]
+            scripts = [found.script for found in runnables.values() if isinstance(found, Runnable)]
             queued = iter(await enqueue(tx, jobs, scripts))
         return [refused.get(index) or next(queued) for index in range(len(group))]
 

@@ -2,7 +2,8 @@
 --
 -- `enqueue_pinned_jobs` writes jobs that differ only in their id, creator and args: `:template`
 -- is a JSON job record (`gateway.jobs.enqueue.job_record`) holding every other column, `:jobs` a
--- JSON array of `[id, created_by, args]`, `:ids` the JSON array of the same ids. Nothing is
+-- JSON array of `[id, created_by, args]`, `:ids` the JSON array of the same ids (SQLite's queue
+-- rows are read by them, without parsing each job's array again). Nothing is
 -- written when the template's script version (`runnable_id`) is no longer the latest of its path.
 -- It returns how many jobs were written, and wakes the executors on `:channel` when any was.
 
