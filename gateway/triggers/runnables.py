@@ -17,7 +17,6 @@ modules say how to retry.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -253,12 +252,6 @@ class TriggerTarget:
         kind = self.trigger.kind
         return f"{_CREATED_BY_PREFIXES.get(kind, kind)}-{self.trigger.path}"
 
-    def new_job(self, event: Event, runnable: Runnable | FlowRunnable) -> NewJob:
-        """The job `event` becomes; ArgsError when its args cannot be built."""
-        args, _ = job_args(event, runnable)
-        key = None if event.dedup_key is None else job_dedup_key(self.trigger, event.dedup_key)
-        return dataclasses.replace(self.job_template(runnable), args=args, dedup_key=key)
-
     def job_template(self, runnable: Runnable | FlowRunnable) -> NewJob:
         """What every job of this trigger running `runnable` is, whatever its event: no args
         and no dedup key yet."""
@@ -361,7 +354,7 @@ async def prepare_jobs(
         return reject_all(str(exc))
     if ahead is not None and ahead.runnable == runnable:
         return ahead
-    return _build_jobs(target, runnable, events)
+    return build_jobs(target, runnable, events)
 
 
 def prepare_jobs_ahead(
@@ -376,13 +369,13 @@ def prepare_jobs_ahead(
     runnable = shapes.last_resolved(
         trigger.workspace_id, target.script_path, is_flow=target.is_flow
     )
-    return None if runnable is None else _build_jobs(target, runnable, events)
+    return None if runnable is None else build_jobs(target, runnable, events)
 
 
-def _build_jobs(
+def build_jobs(
     target: TriggerTarget, runnable: Runnable | FlowRunnable, events: Sequence[Event]
 ) -> PreparedJobs:
-    """The jobs `events` become with `runnable`, and those set aside."""
+    """The jobs `events` of `target` become with `runnable`, and those set aside (with why)."""
     key_prefix = job_dedup_key(target.trigger, "")
     args: list[dict[str, Any]] = []
     texts: list[str] = []

@@ -20,6 +20,7 @@ from gateway.scripts import Script
 from gateway.store.storable import holds_unstorable_text
 from gateway.triggers.args import ArgsError, RunnableShape
 from gateway.triggers.runnables import Runnable, TriggerTarget
+from tests.unit.triggers.jobs import job_of
 
 TARGET = EmailTarget(
     recipient="orders@gw.example",
@@ -74,7 +75,7 @@ def test_any_message_becomes_an_event_with_json_args_or_a_reason(
     target = TriggerTarget(TARGET.trigger, "f/t/s", False, "u/a", "a@x", None, None, False)
     for shape in (RunnableShape(), RunnableShape(has_preprocessor=True)):
         try:
-            job = target.new_job(event, Runnable(SCRIPT, shape))
+            job = job_of(target, event, Runnable(SCRIPT, shape))
         except ArgsError:
             continue  # quarantined
         json.dumps(job.args, allow_nan=False)

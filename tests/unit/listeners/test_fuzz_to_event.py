@@ -45,6 +45,7 @@ from gateway.store.storable import holds_unstorable_text
 from gateway.triggers.args import ArgsError, RunnableShape
 from gateway.triggers.event import Event
 from gateway.triggers.runnables import Runnable, TriggerTarget
+from tests.unit.triggers.jobs import job_of
 
 EXAMPLES = settings(max_examples=60, deadline=None)
 SHAPES = (
@@ -78,7 +79,7 @@ def becomes_job_or_is_quarantined(event: Event) -> None:
     )
     for shape in SHAPES:
         try:
-            job = target.new_job(event, Runnable(SCRIPT, shape))
+            job = job_of(target, event, Runnable(SCRIPT, shape))
         except ArgsError:
             continue
         json.dumps(job.args, allow_nan=False)

@@ -33,6 +33,7 @@ from gateway.scripts import Script
 from gateway.store import Store
 from gateway.triggers.args import RunnableShape
 from gateway.triggers.runnables import Runnable, TriggerTarget, job_dedup_key
+from tests.unit.triggers.jobs import job_of
 
 TRIGGER = TriggerRef("websocket", "test", "u/alice/feed")
 URL = "wss://bot:secret@feed.example.org:8443/ws?token=abc"
@@ -264,8 +265,8 @@ def test_the_dedup_key_of_an_events_job_is_the_one_the_job_sink_stores() -> None
     target = TriggerTarget.from_row(TRIGGER, {**row, "mode": "enabled"})
     script = Script("test", "f/t/echo", 1, "", "python3", {}, "alice", datetime.now(UTC))
 
-    job = target.new_job(
-        to_event("hi", URL, TRIGGER.path, "c/7"), Runnable(script, RunnableShape())
+    job = job_of(
+        target, to_event("hi", URL, TRIGGER.path, "c/7"), Runnable(script, RunnableShape())
     )
 
     assert job.dedup_key == job_dedup_key(TRIGGER, "c/7")

@@ -9,6 +9,7 @@ from gateway.flow_versions import FlowVersion
 from gateway.listeners.lease import TriggerRef
 from gateway.triggers.event import Event
 from gateway.triggers.runnables import FlowRunnable, TriggerTarget, shape_of_flow
+from tests.unit.triggers.jobs import job_of
 
 ORDERS = TriggerRef("kafka", "acme", "u/ops/orders")
 RECORD = Event("kafka", b'{"a":1}', {"topic": "orders"}, "orders/0/42", b'{"a":1}')
@@ -44,7 +45,7 @@ def test_a_flow_job_pins_the_version_and_ignores_retry_and_error_handler() -> No
     )
     value = {"modules": [STEP]}
 
-    job = target.new_job(RECORD, flow(value))
+    job = job_of(target, RECORD, flow(value))
 
     assert (job.runnable_path, job.flow_value, job.flow_version) == ("f/flows/orders", value, 7)
     assert (job.script_hash, job.retry, job.error_handler) == (None, None, None)
@@ -56,8 +57,8 @@ def test_the_flow_schema_chooses_the_arg_format() -> None:
     by_msg = flow({"modules": [STEP]}, {"properties": {"msg": {"type": "string"}}})
     by_payload = flow({"modules": [STEP]}, {"properties": {"payload": {"type": "string"}}})
 
-    assert flow_target().new_job(RECORD, by_msg).args == {"msg": '{"a":1}'}
-    assert flow_target().new_job(RECORD, by_payload).args == {"payload": "eyJhIjoxfQ=="}
+    assert job_of(flow_target(), RECORD, by_msg).args == {"msg": '{"a":1}'}
+    assert job_of(flow_target(), RECORD, by_payload).args == {"payload": "eyJhIjoxfQ=="}
 
 
 def test_a_preprocessor_module_gets_the_event_with_its_trigger_info() -> None:
@@ -72,7 +73,7 @@ def test_a_preprocessor_module_gets_the_event_with_its_trigger_info() -> None:
     }
     runnable = flow({"modules": [STEP], "preprocessor_module": preprocessor})
 
-    job = flow_target().new_job(RECORD, runnable)
+    job = job_of(flow_target(), RECORD, runnable)
 
     assert runnable.shape.has_preprocessor and job.apply_preprocessor
     assert job.args == {"event": {"kind": "kafka", "payload": "eyJhIjoxfQ==", "topic": "orders"}}
@@ -89,7 +90,7 @@ def test_a_legacy_preprocessor_module_gets_wm_trigger() -> None:
         },
     }
 
-    job = flow_target().new_job(RECORD, flow({"modules": [STEP], "preprocessor_module": legacy}))
+    job = job_of(flow_target(), RECORD, flow({"modules": [STEP], "preprocessor_module": legacy}))
 
     assert job.args == {
         "msg": '{"a":1}',

@@ -19,6 +19,7 @@ from gateway.triggers.runnables import (
     TriggerTarget,
     shape_of_script,
 )
+from tests.unit.triggers.jobs import job_of
 
 ORDERS = TriggerRef("kafka", "acme", "u/ops/orders")
 
@@ -64,8 +65,8 @@ RECORD = Event("kafka", b'{"a":1}', {"topic": "orders"}, "orders/0/42", b'{"a":1
 
 
 def test_a_job_carries_the_trigger_identity_and_a_namespaced_dedup_key() -> None:
-    job = TriggerTarget.from_row(ORDERS, row()).new_job(
-        RECORD, runnable("def main(msg):\n  pass\n")
+    job = job_of(
+        TriggerTarget.from_row(ORDERS, row()), RECORD, runnable("def main(msg):\n  pass\n")
     )
 
     assert job.args == {"msg": '{"a":1}'}
@@ -79,7 +80,7 @@ def test_a_job_carries_the_trigger_identity_and_a_namespaced_dedup_key() -> None
 
 def test_an_event_without_identity_has_no_dedup_key() -> None:
     event = Event("kafka", b"x", {}, None, b"x")
-    job = TriggerTarget.from_row(ORDERS, row()).new_job(event, runnable("def main():\n  pass\n"))
+    job = job_of(TriggerTarget.from_row(ORDERS, row()), event, runnable("def main():\n  pass\n"))
     assert job.dedup_key is None
 
 
@@ -118,7 +119,7 @@ def test_args_that_are_not_json_are_refused() -> None:
     event = Event("kafka", b"x", {"offset": float("nan")}, "k", b"x")
     target = TriggerTarget.from_row(ORDERS, row())
     with pytest.raises(ArgsError, match="not JSON"):
-        target.new_job(event, runnable("def preprocessor(event):\n  pass\ndef main():\n  pass\n"))
+        job_of(target, event, runnable("def preprocessor(event):\n  pass\ndef main():\n  pass\n"))
 
 
 def test_the_shape_reads_the_preprocessor_parameters_from_the_source() -> None:
@@ -126,7 +127,7 @@ def test_the_shape_reads_the_preprocessor_parameters_from_the_source() -> None:
     assert legacy.shape.has_preprocessor
     assert legacy.shape.preprocessor_params == ("msg", "wm_trigger")
     assert legacy.shape.main_params == frozenset({"x"})
-    job = TriggerTarget.from_row(ORDERS, row()).new_job(RECORD, legacy)
+    job = job_of(TriggerTarget.from_row(ORDERS, row()), RECORD, legacy)
     assert job.apply_preprocessor
     assert job.args == {
         "msg": '{"a":1}',
