@@ -43,7 +43,7 @@ async def enqueue(
     retry policy or an error handler are written one by one. `known` are script versions the
     caller has read already (jobs pinned to them by hash need no second read).
     """
-    ids = [new_job_id() for _ in jobs]
+    ids = new_job_ids(len(jobs))
     earlier = await _seen_before(tx, [(job.workspace_id, job.dedup_key) for job in jobs], ids)
     scripts: dict[tuple[str, str | int], Script] = {(s.workspace_id, s.hash): s for s in known}
     plain: list[JobRecord] = []
