@@ -1,4 +1,5 @@
-"""The PostgreSQL store: a psycopg 3 async pool, and a LISTEN connection for wake-ups."""
+"""The PostgreSQL store: a psycopg 3 async pool for transactions, direct connections
+(`pg_direct.py`) for `write` and for the LISTEN connection that hears wake-ups."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway.errors import DatabaseUnavailable, StoreError
 from gateway.store.notify import CHANNELS, Broadcaster
-from gateway.store.queries import load_queries, named_sql
+from gateway.store.pg_direct import ConnectionLost, DirectConnection, DirectWriter, StatementFailed
+from gateway.store.queries import PLACEHOLDER, load_queries, named_sql
 from gateway.store.values import Json, Row, json_bytes
 
 if TYPE_CHECKING:
@@ -25,12 +27,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
 
 def to_pyformat(sql: str) -> str:
     """`:name` placeholders to psycopg's `%(name)s`, leaving `::casts` alone."""
-    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 class _DictDumper(JsonbDumper):
@@ -133,15 +133,16 @@ class PostgresStore:
     """The PostgreSQL store, shared by many gateway instances."""
 
     dialect = "postgresql"
-    writes_in_flight = 1
-    """Batches are written one at a time: a second write in flight would hide a round trip but
-    halve the batches, and each costs the server and the instance about the same whatever its
-    size."""
+    writes_in_flight = 2
+    """A second batch is sent while one commits: the commit's disk flush, not the instance, is
+    what a batch waits for."""
 
     def __init__(self, url: str, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
         self._url = url
         self._pool = pool
-        self._queries = {name: to_pyformat(sql) for name, sql in load_queries(self.dialect).items()}
+        queries = load_queries(self.dialect)
+        self._queries = {name: to_pyformat(sql) for name, sql in queries.items()}
+        self._writer = DirectWriter(url, queries, self.writes_in_flight)
         self.notifications = Broadcaster()
         self.secrets: SecretKeeper | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -192,28 +193,26 @@ class PostgresStore:
             self.notifications.publish(channel, payload)
 
     async def write(self, query: str, **params: Any) -> list[Row]:
-        async with self._pool.connection() as conn:
-            try:
-                cursor = await conn.execute(named_sql(self._queries, query), params)
-                return await cursor.fetchall() if cursor.description else []
-            except psycopg.DatabaseError as exc:
-                raise StoreError(f"PostgreSQL write failed: {exc}") from exc
+        try:
+            return await self._writer.write(query, params)
+        except (StatementFailed, ConnectionLost, psycopg.Error) as exc:
+            raise StoreError(f"PostgreSQL write failed: {exc}") from exc
 
     async def _listen(self) -> None:
         """Forward NOTIFYs to the broadcaster, reconnecting with a capped backoff."""
         delay = 0.5
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                async with conn:
-                    for channel in CHANNELS:
-                        await conn.execute(f"LISTEN {channel}")
+                conn = await DirectConnection.connect(self._url, self.notifications.publish)
+                try:
+                    await conn.listen(CHANNELS)
                     delay = 0.5
                     # A reconnect may have missed wake-ups: tell waiters to look again.
                     self.notifications.publish(CHANNELS[0], "")
-                    async for note in conn.notifies():
-                        self.notifications.publish(note.channel, note.payload)
-            except psycopg.Error as exc:
+                    raise await conn.wait_lost()
+                finally:
+                    await conn.close()
+            except (psycopg.Error, ConnectionLost, StatementFailed) as exc:
                 logger.warning(
                     "notification connection lost: %s; reconnecting in %.1fs",
                     exc,
@@ -231,6 +230,7 @@ class PostgresStore:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        await self._writer.close()
         await self._pool.close()
 
 

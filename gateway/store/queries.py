@@ -23,6 +23,8 @@ from gateway.store.trigger_tables import trigger_queries
 
 DIALECTS = ("sqlite", "postgresql")
 _HEADER = re.compile(r"^-- name: (?P<name>\w+)(?: \((?P<dialect>\w+)\))?\s*$")
+PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+"""A `:name` placeholder (not a `::cast`); its group is the name."""
 
 
 def parse_queries(text: str, origin: str) -> dict[tuple[str, str | None], str]:

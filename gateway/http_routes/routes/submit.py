@@ -9,12 +9,12 @@ job's dedup key, so a retried request gets the first job.
 Group commit: a request's job joins the batch of the next write, and the request is answered
 once that write committed. The requests that arrive while a write runs form the next batch, so a
 busy instance commits many jobs per write while a quiet one commits each at once. The store says
-how many writes are worth having in flight (`Store.writes_in_flight`): on PostgreSQL one (a
-second would hide a round trip but halve the batches, and every batch costs the same few
-statements and wake-ups whatever its size: on a busy instance that CPU is what limits the rate);
-on SQLite two, so that its writer process has the next batch at hand when it ends one. A write
-that fails is retried job by job, so that one request's bad job (args the database refuses)
-fails that request alone.
+how many writes may be in flight (`Store.writes_in_flight`, two on PostgreSQL and on a SQLite
+file), so that the database has the next batch at hand while it commits one. A write beyond the
+first starts only once `min_extra_batch` requests wait for it: every write costs the instance
+and the database about the same whatever its size, and two writes of a request or two each
+would spend that cost twice for nothing. A write that fails is retried job by job, so that one
+request's bad job (args the database refuses) fails that request alone.
 
 In a batch, the plain script jobs (`pinned_jobs.is_plain`) of each route target whose script was
 resolved before are written together without reading the script again: the statement writing
@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY: Final = 255
 MAX_BATCH: Final = 256
 """The most jobs one transaction commits."""
+MIN_EXTRA_BATCH: Final = 4
+"""The fewest waiting requests for which a write starts while another is in flight."""
 
 
 def default_creator(route: HttpRoute) -> str:
@@ -110,12 +112,17 @@ class RouteJobs:
     """Enqueues the jobs of route requests, concurrent ones written together (group commit)."""
 
     def __init__(
-        self, store: Store, shapes: RunnableShapes | None = None, max_batch: int = MAX_BATCH
+        self,
+        store: Store,
+        shapes: RunnableShapes | None = None,
+        max_batch: int = MAX_BATCH,
+        min_extra_batch: int = MIN_EXTRA_BATCH,
     ) -> None:
         self._store = store
         self._shapes = shapes if shapes is not None else RunnableShapes()
         self._latest = LatestScripts()
         self._max_batch = max_batch
+        self._min_extra_batch = min_extra_batch
         self._waiting: list[_Request] = []
         self._committers: set[asyncio.Task[None]] = set()
 
@@ -136,19 +143,26 @@ class RouteJobs:
         key = dedup_key(route.trigger, idempotency_key)
         answer: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(route, target, body, info, created_by, key, answer))
-        if len(self._committers) < self._store.writes_in_flight:
+        if self._write_wanted(len(self._committers)):
             committer = asyncio.create_task(self._commit_waiting(), name="http-route:commit")
             self._committers.add(committer)
         return await answer
+
+    def _write_wanted(self, others_in_flight: int) -> bool:
+        """Whether the waiting requests should be written now, besides the writes in flight."""
+        if not self._waiting or others_in_flight >= self._store.writes_in_flight:
+            return False
+        return others_in_flight == 0 or len(self._waiting) >= self._min_extra_batch
 
     async def close(self) -> None:
         """Wait for the jobs being committed."""
         await asyncio.gather(*self._committers, return_exceptions=True)
 
     async def _commit_waiting(self) -> None:
-        """Commit batches of the waiting requests until none is left."""
+        """Commit batches of the waiting requests until none is left, or until the few left
+        can wait for another write in flight."""
         try:
-            while self._waiting:
+            while self._write_wanted(len(self._committers) - 1):
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 try:

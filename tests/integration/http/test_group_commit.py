@@ -1,6 +1,7 @@
 """Group commit of route jobs, walked step by step on a real store: concurrent requests share a
 write (those of one route to a known script; the others), each is answered once its job is
-committed, one bad job fails alone, and a store may take a second write while one runs."""
+committed, one bad job fails alone, and a store may take a second write while one runs, once
+enough requests wait for it."""
 
 from __future__ import annotations
 
@@ -196,23 +197,56 @@ async def test_a_request_queued_as_the_committer_stops_starts_the_next_commit(
     await jobs.close()
 
 
-async def test_with_two_writes_in_flight_a_request_does_not_wait_for_the_first(
+async def test_a_second_write_starts_once_enough_requests_wait_for_it(
     store: Store, routes: dict[str, HttpRoute]
 ) -> None:
     gated = GatedStore(store, writes_in_flight=2)
-    jobs = RouteJobs(gated)
+    jobs = RouteJobs(gated, min_extra_batch=2)
 
     first = _submit(jobs, routes["echo"], n=1)
     first_gate = await gated.gates.get()
-    # The first write is held; the next request starts a second one at once.
+    # The first write is held. One request waiting is too few for a second write...
     second = _submit(jobs, routes["echo"], n=2)
+    await asyncio.sleep(0)
+    assert gated.gates.empty()
+    # ...two start it at once, without waiting for the first.
+    third = _submit(jobs, routes["echo"], n=3)
     second_gate = await gated.gates.get()
     second_gate.set()
 
     assert (await _committed(store, second))["args"] == {"n": 2}
+    assert (await _committed(store, third))["args"] == {"n": 3}
     assert not first.done()
     first_gate.set()
     assert (await _committed(store, first))["args"] == {"n": 1}
+    assert gated.transactions == 2
+    await jobs.close()
+
+
+async def test_a_write_ending_beside_another_leaves_a_few_waiting_requests_to_it(
+    store: Store, routes: dict[str, HttpRoute]
+) -> None:
+    gated = GatedStore(store, writes_in_flight=2)
+    jobs = RouteJobs(gated, min_extra_batch=2)
+    first = _submit(jobs, routes["echo"], n=1)
+    first_gate = await gated.gates.get()
+    pair = [_submit(jobs, routes["echo"], n=n) for n in (2, 3)]
+    pair_gate = await gated.gates.get()
+
+    # Both writes are held when one more request comes: too few to write beside the first.
+    last = _submit(jobs, routes["echo"], n=4)
+    await asyncio.sleep(0)
+    pair_gate.set()
+    await asyncio.gather(*pair)
+    assert gated.gates.empty()
+    assert not last.done()
+
+    # The first write, ending alone, takes it.
+    first_gate.set()
+    await first
+    (await gated.gates.get()).set()
+    assert (await _committed(store, last))["args"] == {"n": 4}
+    assert gated.transactions == 3
     await jobs.close()
 
 
