@@ -26,6 +26,10 @@ ANY_ORIGIN: Final = "*"
 ALL_METHODS: Final = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
 DEFAULT_ALLOWED_HEADERS: Final = "content-type, authorization"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_ALLOW_ORIGIN: Final = b"access-control-allow-origin"
+_ALLOW_ANY_ORIGIN: Final = (_ALLOW_ORIGIN, ANY_ORIGIN.encode())
+_ALLOW_METHODS: Final = (b"access-control-allow-methods", ALL_METHODS.encode())
+_ALLOW_HEADERS: Final = (b"access-control-allow-headers", DEFAULT_ALLOWED_HEADERS.encode())
 
 
 def normalized_origin(text: str) -> str:
@@ -87,12 +91,16 @@ class CorsPolicy:
         # Every answer passes here: the raw header list (lowercase names) is the cheap way.
         raw = response.raw_headers
         present = {name for name, _ in raw}
-        if allowed is not None and b"access-control-allow-origin" not in present:
-            raw.append((b"access-control-allow-origin", allowed.encode("latin-1")))
-        if b"access-control-allow-methods" not in present:
-            raw.append((b"access-control-allow-methods", ALL_METHODS.encode()))
-        if b"access-control-allow-headers" not in present:
-            raw.append((b"access-control-allow-headers", DEFAULT_ALLOWED_HEADERS.encode()))
+        if allowed is not None and _ALLOW_ORIGIN not in present:
+            raw.append(
+                _ALLOW_ANY_ORIGIN
+                if allowed == ANY_ORIGIN
+                else (_ALLOW_ORIGIN, allowed.encode("latin-1"))
+            )
+        if _ALLOW_METHODS[0] not in present:
+            raw.append(_ALLOW_METHODS)
+        if _ALLOW_HEADERS[0] not in present:
+            raw.append(_ALLOW_HEADERS)
         if self.origins is not None:
             headers = response.headers
             vary = headers.get("vary")

@@ -86,9 +86,11 @@ class RouteOptions:
 
 @dataclass(slots=True)
 class _Exchange:
-    """One request, and the route it reached once that is known (for its CORS headers)."""
+    """One request, its headers read once (`header_map`), and the route it reached once that
+    is known (for its CORS headers)."""
 
     request: Request
+    headers: dict[str, str]
     route: HttpRoute | None = None
 
     @property
@@ -127,8 +129,8 @@ class RouteEndpoint:
             return
         if scope["type"] != "http":
             return
-        exchange = _Exchange(Request(scope, receive))
-        request = exchange.request
+        request = Request(scope, receive)
+        exchange = _Exchange(request, header_map(request))
         try:
             response = await self._answer(exchange)
         except RouteMisconfigured as exc:
@@ -149,7 +151,7 @@ class RouteEndpoint:
                 "%s %s failed", request.method, request.url.path, extra={"action": "route_failed"}
             )
             response = refusal(RequestRefused(500, "internal error while serving the route"))
-        exchange.cors.apply(response, request.headers.get("origin"))
+        exchange.cors.apply(response, exchange.headers.get("origin"))
         await response(scope, receive, send)
 
     async def _answer(self, exchange: _Exchange) -> Response:
@@ -172,7 +174,7 @@ class RouteEndpoint:
                 f"route {found.route.route_path} is over its rate limit",
                 {"Retry-After": f"{wait}"},
             )
-        admitted = await self._admit(found, request)
+        admitted = await self._admit(found, exchange)
         if isinstance(admitted, Response):
             return admitted
         body, created_by = admitted
@@ -182,29 +184,30 @@ class RouteEndpoint:
             method=method,
             params=found.params,
             query=dict(request.query_params) if request.scope.get("query_string") else {},
-            headers=await self._job_headers(found.route, request),
+            headers=await self._job_headers(found.route, exchange.headers),
         )
         queued = await self._jobs.submit(
             found.route,
             body,
             info,
             created_by=created_by,
-            idempotency_key=request.headers.get("idempotency-key"),
+            idempotency_key=exchange.headers.get("idempotency-key"),
         )
         return await self._respond(found.route, queued, request.receive, created_by)
 
-    async def _job_headers(self, route: HttpRoute, request: Request) -> dict[str, str]:
+    async def _job_headers(self, route: HttpRoute, headers: dict[str, str]) -> dict[str, str]:
         """The headers the job sees: not those carrying the credentials checked here."""
         method = route.authentication_method
         resource = await self._resources.read(route) if method == "api_key" else None
-        return without_credentials(header_map(request), credential_headers(method, resource))
+        return without_credentials(headers, credential_headers(method, resource))
 
     async def _admit(
-        self, found: RouteMatch, request: Request
+        self, found: RouteMatch, exchange: _Exchange
     ) -> tuple[ParsedBody, str] | Response:
         """The parsed body and who calls, once authenticated; or the answer itself: a
         provider's challenge, or a static route's file."""
         route = found.route
+        request, headers = exchange.request, exchange.headers
         created_by = default_creator(route)
         if route.authentication_method == "windmill":
             created_by = await self._windmill.caller(route, request.headers, request.cookies)
@@ -220,14 +223,14 @@ class RouteEndpoint:
                     "please set it in the trigger config",
                 )
         raw = await read_body(
-            request.receive, self._options.max_body_bytes, request.headers.get("content-length")
+            request.receive, self._options.max_body_bytes, headers.get("content-length")
         )
         # The reference's order: the body is parsed (400, 415) before the resource is checked.
         keep_raw = bool(route.row["raw_string"]) or route.authentication_method == "custom_script"
         body = (
             None
             if route.static
-            else parse_body(request.headers.get("content-type"), raw, keep_raw=keep_raw)
+            else parse_body(headers.get("content-type"), raw, keep_raw=keep_raw)
         )
         challenge = await self._authenticate(route, request, raw)
         if challenge is not None:
@@ -241,8 +244,8 @@ class RouteEndpoint:
         """A preflight (`Access-Control-Request-Method` and `Origin`) is answered against the
         route the browser means to call; any other OPTIONS with an empty 200."""
         request = exchange.request
-        wanted = request.headers.get("access-control-request-method", "").lower()
-        origin = request.headers.get("origin")
+        wanted = exchange.headers.get("access-control-request-method", "").lower()
+        origin = exchange.headers.get("origin")
         if not wanted or origin is None:
             return empty()
         if wanted not in METHODS:
@@ -252,7 +255,7 @@ class RouteEndpoint:
         path, segments = request_path(request.scope)
         exchange.route = (await self._route(wanted, path, segments)).route
         return exchange.route.cors.preflight(
-            origin, request.headers.get("access-control-request-headers")
+            origin, exchange.headers.get("access-control-request-headers")
         )
 
     async def _respond(
@@ -375,8 +378,11 @@ def _trimmed(parts: list[str]) -> tuple[str, list[str]]:
 
 
 def header_map(request: Request) -> dict[str, str]:
-    """Every request header by lowercase name; repeated headers joined with `, `."""
+    """Every request header by (lowercase) name; repeated headers joined with `, `, so that a
+    header that may appear once (`Content-Type`, `Origin`) and came twice reads as what it is:
+    neither value alone."""
     headers: dict[str, str] = {}
-    for name, value in request.headers.items():
+    for raw_name, raw_value in request.scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers

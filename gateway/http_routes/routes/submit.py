@@ -72,9 +72,10 @@ def dedup_key(trigger: TriggerRef, idempotency_key: str | None) -> str | None:
     return job_dedup_key(trigger, idempotency_key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
-    """One request waiting for its job to be committed."""
+    """One request waiting for its job to be committed (not frozen: a frozen dataclass costs
+    several times more to build, and there is one per request)."""
 
     route: HttpRoute
     target: TriggerTarget
