@@ -22,8 +22,7 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
 
-from gateway.errors import StoreError
-from gateway.store.queries import PLACEHOLDER
+from gateway.store.queries import PLACEHOLDER, named_sql
 from gateway.store.values import Json, Row, json_bytes
 
 NotificationHandler = Callable[[str, str], None]
@@ -224,14 +223,15 @@ class DirectWriter:
 
     def __init__(self, url: str, queries: Mapping[str, str], size: int) -> None:
         self._url = url
-        self._statements = {name: numbered(sql) for name, sql in queries.items()}
+        self._queries = queries
+        self._statements: dict[str, tuple[bytes, tuple[str, ...]]] = {}
         self._idle: list[DirectConnection] = []
         self._slots = asyncio.Semaphore(size)
 
     async def write(self, query: str, params: Mapping[str, Any]) -> list[Row]:
         """Run the named statement as a transaction of its own; the rows of its last result."""
         if query not in self._statements:
-            raise StoreError(f"no query named {query!r}")
+            self._statements[query] = numbered(named_sql(self._queries, query))
         sql, names = self._statements[query]
         values = [text_parameter(params[name]) for name in names]
         async with self._slots:

@@ -10,6 +10,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from gateway.errors import StoreError
 from gateway.store import open_store
 from gateway.store.notify import ROUTES_CHANGED
 from gateway.store.pg_direct import (
@@ -65,6 +66,11 @@ async def test_a_refused_statement_says_why_and_leaves_the_connection_usable(
 
     assert await writer.write("divide", {"d": 1}) == [{"q": 1}]
     assert await writer.write("backend", {}) == [before]
+
+
+async def test_an_unknown_statement_is_named_in_the_error(writer: DirectWriter) -> None:
+    with pytest.raises(StoreError, match="no query named 'missing'"):
+        await writer.write("missing", {})
 
 
 async def test_a_connection_the_server_ended_is_replaced(
