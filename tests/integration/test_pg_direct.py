@@ -34,6 +34,8 @@ LISTENING = (
     "WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
 )
 """The server processes of the connections listening on the test's database."""
+RUNNING = "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+"""Whether server process `pid` is running a statement."""
 
 
 @pytest.fixture
@@ -84,10 +86,17 @@ async def test_a_connection_the_server_ended_is_replaced(
     assert after["pid"] != before["pid"]
 
 
-async def test_an_interrupted_statement_gives_up_its_connection(writer: DirectWriter) -> None:
+async def test_an_interrupted_statement_gives_up_its_connection(
+    writer: DirectWriter, postgres_url: str
+) -> None:
     (before,) = await writer.write("backend", {})
     sleeping = asyncio.create_task(writer.write("sleep", {"s": 30}))
-    await asyncio.sleep(0.2)
+    # Cancelled once the server runs it: its answer is still to come.
+    with psycopg.connect(postgres_url, autocommit=True) as other:
+        for _ in range(100):  # the statement is sent at the task's first step: at most 10 s
+            if other.execute(RUNNING, (before["pid"],)).fetchone():
+                break
+            await asyncio.sleep(0.1)
     sleeping.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sleeping
@@ -132,7 +141,7 @@ async def test_the_store_listens_again_after_its_connection_ended(postgres_url: 
                     if pids := other.execute(LISTENING).fetchall():
                         break
                     await asyncio.sleep(0.1)
-                terminate(postgres_url, pids[0][0])
+                await asyncio.to_thread(terminate, postgres_url, pids[0][0])
                 # A NOTIFY sent before it reconnected is not heard: send until one is.
                 async with asyncio.timeout(20):
                     while True:
