@@ -18,7 +18,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from py_mini_racer import JSEvalException, JSTimeoutException, MiniRacer
+from py_mini_racer import JSEvalException, JSTimeoutException, MiniRacer, init_mini_racer
+
+# V8 is set up once per process, here, on the importing thread (the main one): set up by the
+# short-lived thread that makes a context, it left state behind that freeing a context whose
+# globals were frozen then read, and the process died of a segmentation fault.
+init_mini_racer(ignore_duplicate_init=True)
 
 DEFAULT_TIMEOUT_S: Final = 1.0
 _NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
