@@ -28,4 +28,6 @@ def credential_headers(method: str, resource: Mapping[str, Any] | None) -> tuple
 def without_credentials(headers: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
     """`headers` (by lowercase name) without the headers `names`."""
     left_out = {name.lower() for name in names}
+    if not left_out:
+        return dict(headers)
     return {name: value for name, value in headers.items() if name not in left_out}

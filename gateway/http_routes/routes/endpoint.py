@@ -47,8 +47,8 @@ from gateway.http_routes.routes.credentials import credential_headers, without_c
 from gateway.http_routes.routes.errors import RequestRefused, RouteMisconfigured
 from gateway.http_routes.routes.http_args import HttpRequestInfo
 from gateway.http_routes.routes.responses import (
+    JobCreated,
     empty,
-    job_created,
     refusal,
     result_response,
     suspended,
@@ -265,7 +265,7 @@ class RouteEndpoint:
         if route.suspended:
             return suspended(route.trigger.path)
         if route.request_type == "async":
-            return job_created(queued.job_id)
+            return JobCreated(queued.job_id)
         workspace_id = route.trigger.workspace_id
         timeout_s = self._options.sync_timeout_s
         if route.request_type == "sync_sse":

@@ -35,6 +35,7 @@ _SPECIAL_KEYS: Final = {
     "headers": ("windmill_headers", "wm_headers"),
 }
 _BODILESS: Final = (204, 304)
+_TEXT_PLAIN: Final = (b"content-type", b"text/plain; charset=utf-8")
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
@@ -60,9 +61,15 @@ def empty() -> Response:
     return Response(status_code=200)
 
 
-def job_created(job_id: UUID) -> Response:
-    """201 with the job id as text (an `async` route)."""
-    return Response(str(job_id), 201, media_type="text/plain")
+class JobCreated(Response):
+    """201 with the job id as text (an `async` route). Every async request ends here, so its
+    headers are written out directly instead of derived as `Response` does for any content."""
+
+    def __init__(self, job_id: UUID) -> None:
+        self.status_code = 201
+        self.background = None
+        self.body = str(job_id).encode()
+        self.raw_headers = [(b"content-length", b"%d" % len(self.body)), _TEXT_PLAIN]
 
 
 def suspended(trigger_path: str) -> Response:

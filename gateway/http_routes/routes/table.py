@@ -27,7 +27,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from gateway.http_routes.routes.cors import ANY, CorsPolicy
@@ -55,6 +56,7 @@ class HttpRoute:
     """One served route: its trigger row and what the row says about the jobs it creates.
 
     `target` is None when the row's stored retry policy is invalid; `target_error` says why.
+    What the row says about serving a request is read once, here, as every request asks it.
     """
 
     trigger: TriggerRef
@@ -62,6 +64,32 @@ class HttpRoute:
     target: TriggerTarget | None
     target_error: str | None
     cors: CorsPolicy
+    route_path: str = field(init=False)
+    """The route template (`orders/:id`)."""
+    authentication_method: str = field(init=False)
+    """`none`, `windmill`, `api_key`, `basic_http`, `signature` or `custom_script`."""
+    request_type: str = field(init=False)
+    """`sync`, `async` or `sync_sse`."""
+    suspended: bool = field(init=False)
+    """Jobs of a suspended route are parked until the trigger is resumed."""
+    website: bool = field(init=False)
+    """The route serves a static website (`<route>` and every path below it)."""
+    static: bool = field(init=False)
+    """The route serves files instead of creating jobs."""
+
+    def __post_init__(self) -> None:
+        row = self.row
+        website = bool(row.get("is_static_website"))
+        derived = {
+            "route_path": str(row["route_path"]),
+            "authentication_method": str(row["authentication_method"]),
+            "request_type": str(row["request_type"]),
+            "suspended": row["mode"] == "suspended",
+            "website": website,
+            "static": website or bool(row.get("static_asset_config")),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # a frozen dataclass's derived fields
 
     @classmethod
     def from_row(cls, row: Row) -> HttpRoute:
@@ -75,41 +103,11 @@ class HttpRoute:
             return cls(trigger, row, None, f"the trigger's retry policy is invalid: {exc}", cors)
 
     @property
-    def route_path(self) -> str:
-        """The route template (`orders/:id`)."""
-        return str(self.row["route_path"])
-
-    @property
-    def authentication_method(self) -> str:
-        """`none`, `windmill`, `api_key`, `basic_http`, `signature` or `custom_script`."""
-        return str(self.row["authentication_method"])
-
-    @property
-    def request_type(self) -> str:
-        """`sync`, `async` or `sync_sse`."""
-        return str(self.row["request_type"])
-
-    @property
-    def suspended(self) -> bool:
-        """Jobs of a suspended route are parked until the trigger is resumed."""
-        return bool(self.row["mode"] == "suspended")
-
-    @property
-    def website(self) -> bool:
-        """The route serves a static website (`<route>` and every path below it)."""
-        return bool(self.row.get("is_static_website"))
-
-    @property
     def subpath_param(self) -> str:
         """The parameter holding the path below a website's route: its own catch-all, if its
         route ends with one, else `wm_subpath`."""
         last = self.route_path.rstrip("/").rsplit("/", 1)[-1]
         return last[1:] if last.startswith("*") else WEBSITE_SUBPATH
-
-    @property
-    def static(self) -> bool:
-        """The route serves files instead of creating jobs."""
-        return self.website or bool(self.row.get("static_asset_config"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +115,23 @@ class RouteMatch:
     """The route a request reached, and the values of its parameters."""
 
     route: HttpRoute
-    params: dict[str, str]
+    params: Mapping[str, str]
+
+
+_NO_PARAMS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 class RouteTable:
-    """An immutable snapshot of the served routes, one router per method."""
+    """An immutable snapshot of the served routes, one router per method.
+
+    A path without parameters is also kept whole, with its match: a request for it (the usual
+    webhook) is one dict lookup, and it is the match the router would give, as a static segment
+    wins at every depth.
+    """
 
     def __init__(self, routes: Iterable[HttpRoute]) -> None:
         self._routers: dict[str, Router[HttpRoute]] = {method: Router() for method in METHODS}
+        self._fixed: dict[tuple[str, tuple[str, ...]], RouteMatch] = {}
         self.size = 0
         for route in routes:
             self._add(route)
@@ -139,11 +146,15 @@ class RouteTable:
             return
         if route.row["workspaced_route"]:
             segments = (Segment("static", route.trigger.workspace_id), *segments)
-        router = self._routers.get(str(route.row["http_method"]).lower())
+        method = str(route.row["http_method"]).lower()
+        router = self._routers.get(method)
         if router is None or not router.add(segments, route):
             _taken(route, route.route_path)
             return
         self.size += 1
+        if all(segment.kind == "static" for segment in segments):
+            path = tuple(segment.text for segment in segments)
+            self._fixed[(method, path)] = RouteMatch(route, _NO_PARAMS)
         if route.website and (not segments or segments[-1].kind != "rest"):
             below = (*segments, Segment("rest", WEBSITE_SUBPATH))
             if not router.add(below, route):
@@ -151,6 +162,9 @@ class RouteTable:
 
     def match(self, method: str, path: Sequence[str]) -> RouteMatch | None:
         """The route answering `method` (lowercase) on the decoded path segments, or None."""
+        fixed = self._fixed.get((method, tuple(path)))
+        if fixed is not None:
+            return fixed
         router = self._routers.get(method)
         found = router.match(path) if router is not None else None
         return RouteMatch(found.value, found.params) if found is not None else None
