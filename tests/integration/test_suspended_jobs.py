@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from typing import Any
+from uuid import UUID
+
+import psycopg
 
 from gateway.jobs.model import NewJob
 from gateway.jobs.read import JobFilter, get_job, list_jobs
@@ -29,6 +34,20 @@ async def save_trigger(store: Store, script: str, **columns: object) -> None:
     values.update(columns)
     async with store.transaction() as tx:
         await tx.execute("upsert_nats_trigger", **values)
+
+
+def queue_rows(database_url: str, job_id: UUID) -> int:
+    """How many queue rows `job_id` has, read past the store."""
+    if database_url.startswith("sqlite:"):
+        path = database_url.removeprefix("sqlite:///")
+        with closing(sqlite3.connect(path)) as lite:
+            query = "SELECT count(*) FROM v2_job_queue WHERE id = ?"
+            (count,) = lite.execute(query, (str(job_id),)).fetchone()
+            return int(count)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM v2_job_queue WHERE id = %s", (job_id,)).fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 def parked(script: str, **fields: Any) -> NewJob:
@@ -59,7 +78,9 @@ async def test_resume_releases_jobs_created_after_the_last_edit(store: Store) ->
     assert [row["id"] for row in claimed] == [ids[0]]
 
 
-async def test_resume_repushes_jobs_older_than_an_edit_to_the_new_target(store: Store) -> None:
+async def test_resume_repushes_jobs_older_than_an_edit_to_the_new_target(
+    store: Store, database_url: str
+) -> None:
     await add_scripts(
         store, a="def main(x: int):\n    return x\n", b="def main(x: int):\n    return -x\n"
     )
@@ -72,6 +93,7 @@ async def test_resume_repushes_jobs_older_than_an_edit_to_the_new_target(store: 
         assert await resume_parked_jobs(tx, WS, "nats", TRIGGER) == 1
     (job,) = await list_jobs(store, WS, JobFilter(trigger=TRIGGER))
     assert job["id"] != str(old)
+    assert queue_rows(database_url, old) == 0  # the replaced job left the queue too
     assert job["script_path"] == "f/t/b"
     assert job["job_kind"] == "singlestepflow"  # the new retry policy applies
     assert job["args"] == {"x": 5}

@@ -28,7 +28,13 @@ UPDATE v2_job_queue
 SET scheduled_for = now(), running = :running, started_at = CASE WHEN :running THEN now() END
 WHERE id = :id;
 
--- name: delete_job
+-- name: delete_job (postgresql)
+-- Remove a job that never ran, with its queue row (not tied to it by a foreign key) and the
+-- rows that hang on either.
+WITH queued AS (DELETE FROM v2_job_queue WHERE id = :id)
+DELETE FROM v2_job WHERE id = :id;
+
+-- name: delete_job (sqlite)
 -- Remove a job that never ran, with its queue and status rows.
 DELETE FROM v2_job WHERE id = :id;
 
