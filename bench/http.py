@@ -73,9 +73,9 @@ from gateway.store.trigger_tables import COLUMN_DEFAULTS, TRIGGER_TABLES
 from gateway.workspaces import Identity, ensure_workspace
 
 CONNECTIONS: Final = 16
-WARMUP_S: Final = 0.5
-DURATION_S: Final = 1.5
-ROUNDS: Final = 12
+WARMUP_S: Final = 0.3
+DURATION_S: Final = 1.0
+ROUNDS: Final = 20
 SYNC_WARMUP: Final = 20
 SYNC_REQUESTS: Final = 200
 SYNC_SLOTS: Final = 2
