@@ -107,6 +107,21 @@ def test_duplicate_and_invalid_routes_are_skipped_and_workspaced_ones_prefixed()
     assert table.size == 2
 
 
+def test_a_path_without_parameters_wins_over_a_parameter_on_its_method_only() -> None:
+    param = _row("orders/:id", path="f/routes/param")
+    fixed = _row("orders/new", path="f/routes/fixed")
+    table = RouteTable(
+        HttpRoute.from_row(row) for row in (param, fixed, _row("orders/new", path="f/routes/taken"))
+    )
+
+    found = table.match("post", ["orders", "new"])
+    assert found is not None and found.route.row is fixed and dict(found.params) == {}
+    other = table.match("post", ["orders", "7"])
+    assert other is not None and other.route.row is param and dict(other.params) == {"id": "7"}
+    assert table.match("get", ["orders", "new"]) is None
+    assert table.size == 2
+
+
 def test_a_row_with_an_invalid_retry_is_served_with_the_reason() -> None:
     route = HttpRoute.from_row(_row("r", retry={"constant": {"attempts": -1}}))
 
