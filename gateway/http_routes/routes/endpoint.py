@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 CONNECTION_BROKE: Final = "http connection broke"
 _WEBHOOK_ONLY_OPTIONS: Final = ("raw", "wrap_body")
+_CHECKED_ON_THE_BODY: Final = frozenset({"api_key", "basic_http", "signature"})
+"""The authentication methods checked once the body is read (`_authenticate`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,9 @@ class RouteEndpoint:
             if route.static
             else parse_body(headers.get("content-type"), raw, keep_raw=keep_raw)
         )
-        challenge = await self._authenticate(route, request, raw)
+        challenge = None
+        if route.authentication_method in _CHECKED_ON_THE_BODY:
+            challenge = await self._authenticate(route, request, raw)
         if challenge is not None:
             return Response(challenge.body, 200, media_type=challenge.media_type)
         if body is None:
@@ -307,9 +311,9 @@ class RouteEndpoint:
     async def _authenticate(
         self, route: HttpRoute, request: Request, raw: bytes
     ) -> Challenge | None:
+        """Check an `api_key`, `basic_http` or `signature` route's credentials; a provider's
+        challenge to answer, if any."""
         method = route.authentication_method
-        if method not in ("api_key", "basic_http", "signature"):
-            return None
         resource = await self._resources.read(route)
         if method == "api_key":
             check_api_key(resource, request.headers)

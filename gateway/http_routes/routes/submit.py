@@ -188,17 +188,20 @@ class RouteJobs:
     def _groups(self, batch: list[_Request]) -> list[_Group]:
         """`batch` in groups written apart: the plain jobs of each target whose script is known,
         with that script, and every other request in one more group."""
-        plain: dict[TriggerTarget, _Group] = {}
+        # By identity: the requests of one route share its target, and hashing a target (a
+        # frozen dataclass of eight fields) would cost more than the rest of the grouping.
+        plain: dict[int, _Group] = {}
         others: list[_Request] = []
         for request in batch:
             if not request.is_plain:
                 others.append(request)
                 continue
             target = request.target
-            if target not in plain:
+            group = plain.get(id(target))
+            if group is None:
                 workspace_id, path = target.trigger.workspace_id, target.script_path
-                plain[target] = (self._latest.get(workspace_id, path), [])
-            runnable, requests = plain[target]
+                group = plain[id(target)] = (self._latest.get(workspace_id, path), [])
+            runnable, requests = group
             (others if runnable is None else requests).append(request)
         groups = [group for group in plain.values() if group[0] is not None]
         return [*groups, (None, others)] if others else groups
