@@ -74,8 +74,8 @@ from gateway.workspaces import Identity, ensure_workspace
 
 CONNECTIONS: Final = 16
 WARMUP_S: Final = 0.3
-DURATION_S: Final = 1.0
-ROUNDS: Final = 20
+DURATION_S: Final = 1.5
+ROUNDS: Final = 12
 SYNC_WARMUP: Final = 20
 SYNC_REQUESTS: Final = 200
 SYNC_SLOTS: Final = 2
