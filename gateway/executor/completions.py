@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from gateway.cancellation import raise_if_cancelling
 from gateway.executor.job_logs import JobLogWriter
 from gateway.jobs.complete import complete_job
 from gateway.jobs.model import ClaimedJob, JobOutcome
@@ -67,6 +68,7 @@ class CompletionWriter:
             try:
                 await self._write(batch)
             except Exception:
+                raise_if_cancelling()
                 logger.warning(
                     "recording %d finished jobs together failed; recording them one by one",
                     len(batch),

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from gateway.cancellation import raise_if_cancelling
 from gateway.executor.completions import CompletionWriter
 from gateway.executor.job_logs import JobLogWriter
 from gateway.executor.job_user import describe, resolve_job_user
@@ -372,6 +373,7 @@ class Executor:
                             retention_s=self._settings.dedup_retention_days * 86400.0,
                         )
             except Exception:
+                raise_if_cancelling()
                 logger.exception("executor heartbeat failed", extra={"action": "heartbeat"})
 
     async def _heartbeat(self) -> None:

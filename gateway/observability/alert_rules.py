@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gateway.cancellation import raise_if_cancelling
 from gateway.clock import Clock, SystemClock
 from gateway.listeners.supervisor import LeaseTimings
 from gateway.net_guard import NetGuard
@@ -417,6 +418,7 @@ class AlertRules:
             try:
                 await self.evaluate()
             except Exception as exc:
+                raise_if_cancelling()
                 logger.warning(
                     "alert rules pass failed, retrying in %.2fs: %s",
                     self._thresholds.interval_s,
