@@ -126,6 +126,17 @@ async def _committed(store: Store, task: asyncio.Task[Enqueued]) -> dict[str, An
     return await get_job(store, WS, (await task).job_id)
 
 
+async def _first_of_two_writes_held(
+    route: HttpRoute, store: Store
+) -> tuple[GatedStore, RouteJobs, asyncio.Task[Enqueued], asyncio.Event]:
+    """Route jobs with two writes in flight, a second from two waiting requests, and the first
+    write (of request `n=1`) held at its gate."""
+    gated = GatedStore(store, writes_in_flight=2)
+    jobs = RouteJobs(gated, min_extra_batch=2)
+    first = _submit(jobs, route, n=1)
+    return gated, jobs, first, await gated.gates.get()
+
+
 async def test_requests_arriving_during_a_commit_share_the_next_transaction(
     store: Store, routes: dict[str, HttpRoute]
 ) -> None:
@@ -200,11 +211,7 @@ async def test_a_request_queued_as_the_committer_stops_starts_the_next_commit(
 async def test_a_second_write_starts_once_enough_requests_wait_for_it(
     store: Store, routes: dict[str, HttpRoute]
 ) -> None:
-    gated = GatedStore(store, writes_in_flight=2)
-    jobs = RouteJobs(gated, min_extra_batch=2)
-
-    first = _submit(jobs, routes["echo"], n=1)
-    first_gate = await gated.gates.get()
+    gated, jobs, first, first_gate = await _first_of_two_writes_held(routes["echo"], store)
     # The first write is held. One request waiting is too few for a second write...
     second = _submit(jobs, routes["echo"], n=2)
     await asyncio.sleep(0)
@@ -226,10 +233,7 @@ async def test_a_second_write_starts_once_enough_requests_wait_for_it(
 async def test_a_write_ending_beside_another_leaves_a_few_waiting_requests_to_it(
     store: Store, routes: dict[str, HttpRoute]
 ) -> None:
-    gated = GatedStore(store, writes_in_flight=2)
-    jobs = RouteJobs(gated, min_extra_batch=2)
-    first = _submit(jobs, routes["echo"], n=1)
-    first_gate = await gated.gates.get()
+    gated, jobs, first, first_gate = await _first_of_two_writes_held(routes["echo"], store)
     pair = [_submit(jobs, routes["echo"], n=n) for n in (2, 3)]
     pair_gate = await gated.gates.get()
 
